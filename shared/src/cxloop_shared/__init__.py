@@ -1,0 +1,1 @@
+"""cxloop's shared library: the event contracts and the plumbing every service stands on."""

@@ -1,0 +1,229 @@
+"""The workspace configuration (the `cxloop.yaml` shape) and the cache services read it through.
+
+The gateway owns and validates it and stores it in `gateway.workspace_configs`;
+dispatch, ingest and scoring read it from there through `ConfigCache`.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import time as clock
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    SerializationInfo,
+    StringConstraints,
+    model_validator,
+)
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cxloop_shared.events import Key, Metric, TimeZoneName
+
+
+def _serialize_secret(value: SecretStr, info: SerializationInfo) -> str:
+    if info.context and info.context.get("reveal_secrets"):
+        return value.get_secret_value()
+    return "**********"
+
+
+Secret = Annotated[SecretStr, PlainSerializer(_serialize_secret, when_used="json")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+Localized = dict[Annotated[str, StringConstraints(min_length=2, max_length=35)], Text]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SendWindow(_Strict):
+    """Local hours (the customer's time zone) between which a survey may be sent."""
+
+    start: clock = clock(9, 0)
+    end: clock = clock(20, 0)
+
+
+class Reminder(_Strict):
+    """A reminder for an unanswered invitation."""
+
+    after: timedelta
+    max: int = Field(1, ge=0, le=3)
+
+
+class Policy(_Strict):
+    """When and how a touchpoint becomes an invitation."""
+
+    delay: timedelta = timedelta(0)
+    send_window: SendWindow = SendWindow()
+    expire_after: timedelta = timedelta(days=3)
+    sample: float = Field(1.0, ge=0.0, le=1.0)
+    eligible_if: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    channels: list[Key] = Field(default_factory=lambda: ["preferred", "email"], min_length=1)
+    reminder: Reminder | None = None
+
+
+class TouchpointConfig(_Strict):
+    """A touchpoint the workspace measures: its journey stage, survey and policy."""
+
+    stage: Key | None = None
+    survey: Key
+    policy: Policy = Policy()
+
+
+class FatigueRule(_Strict):
+    """At most `max` invitations per `per` within `scope`."""
+
+    scope: Literal["any_survey", "same_touchpoint", "same_survey", "same_channel"]
+    max: int = Field(ge=0)
+    per: timedelta
+    on_exceed: Literal["drop", "defer"] = "drop"
+
+
+class SurveyConfig(_Strict):
+    """A micro-survey: one metric question and an optional open follow-up."""
+
+    metric: Metric
+    question: Localized
+    follow_up: Localized | None = None
+
+    @model_validator(mode="after")
+    def _has_english_or_any(self) -> SurveyConfig:
+        if not self.question:
+            raise ValueError("question needs at least one language")
+        return self
+
+
+class JourneyConfig(_Strict):
+    """A journey's stages in order, and the thresholds that colour its map."""
+
+    stages: list[Key] = Field(min_length=1)
+    thresholds: dict[Metric, dict[Literal["green", "red"], float]] = Field(default_factory=dict)
+
+
+class SourceConfig(_Strict):
+    """A system allowed to post webhooks, how it signs them and how they map."""
+
+    kind: Literal[
+        "canonical",
+        "shopify",
+        "stripe",
+        "zendesk",
+        "standard",
+        "twilio_flex",
+        "chatwoot",
+        "custom",
+    ]
+    secrets: list[Secret] = Field(default_factory=list, max_length=5)
+    touchpoints: dict[str, Key] = Field(default_factory=dict)
+    mapping: dict[str, Any] | None = None
+
+
+class ChannelConfig(_Strict):
+    """How surveys leave on one channel; provider credentials are write-only."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    kind: Literal["smtp", "twilio", "whatsapp", "webhook"]
+    host: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    from_: str | None = Field(None, alias="from")
+    starttls: bool = False
+    username: str | None = None
+    password: Secret | None = None
+
+
+class EndpointConfig(_Strict):
+    """An outbound webhook endpoint, signed per Standard Webhooks."""
+
+    url: Annotated[str, StringConstraints(pattern=r"^https?://", max_length=2000)]
+    secret: Secret
+    events: list[str] = Field(min_length=1)
+
+
+class AlertRule(_Strict):
+    """When an answer raises a closed-loop alert, and whom it notifies."""
+
+    when: Text
+    notify: list[Key] = Field(default_factory=list)
+
+
+class WorkspaceSettings(_Strict):
+    """Reporting settings."""
+
+    min_n: int = Field(5, ge=1)
+    answer_window: timedelta = timedelta(days=7)
+
+
+class WorkspaceConfig(_Strict):
+    """A workspace's whole configuration, as in `cxloop.yaml`."""
+
+    workspace: Key
+    timezone: TimeZoneName = "UTC"
+    locale: str = "en"
+    touchpoints: dict[Key, TouchpointConfig] = Field(default_factory=dict)
+    fatigue: list[FatigueRule] = Field(default_factory=list)
+    surveys: dict[Key, SurveyConfig] = Field(default_factory=dict)
+    journeys: dict[Key, JourneyConfig] = Field(default_factory=dict)
+    sources: dict[Key, SourceConfig] = Field(default_factory=dict)
+    channels: dict[Key, ChannelConfig] = Field(default_factory=dict)
+    endpoints: dict[Key, EndpointConfig] = Field(default_factory=dict)
+    alerts: list[AlertRule] = Field(default_factory=list)
+    settings: WorkspaceSettings = WorkspaceSettings()
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> WorkspaceConfig:
+        for key, touchpoint in self.touchpoints.items():
+            if touchpoint.survey not in self.surveys:
+                raise ValueError(f"touchpoints.{key}.survey: no survey named {touchpoint.survey!r}")
+            for channel in touchpoint.policy.channels:
+                if channel != "preferred" and channel not in self.channels:
+                    raise ValueError(f"touchpoints.{key}.policy.channels: unknown {channel!r}")
+        for index, rule in enumerate(self.alerts):
+            for endpoint in rule.notify:
+                if endpoint not in self.endpoints:
+                    raise ValueError(f"alerts.{index}.notify: no endpoint named {endpoint!r}")
+        return self
+
+    def survey_for(self, touchpoint: str) -> tuple[TouchpointConfig, SurveyConfig] | None:
+        """The touchpoint's configuration and its survey, or None if it is not measured."""
+        configured = self.touchpoints.get(touchpoint)
+        if configured is None:
+            return None
+        return configured, self.surveys[configured.survey]
+
+    def to_document(self) -> dict[str, Any]:
+        """The configuration as stored: secrets in clear (the table is the secret store)."""
+        return self.model_dump(mode="json", by_alias=True, context={"reveal_secrets": True})
+
+    def to_public(self) -> dict[str, Any]:
+        """The configuration as shown to API clients: secrets masked (they are write-only)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+_READ = text("select document from gateway.workspace_configs where workspace_id = :w")
+
+
+class ConfigCache:
+    """Workspace configurations read from the gateway's table, cached for `ttl` seconds."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, ttl: float) -> None:
+        self._sessions = sessions
+        self._ttl = ttl
+        self._cache: dict[str, tuple[float, WorkspaceConfig | None]] = {}
+
+    async def get(self, workspace_id: str) -> WorkspaceConfig | None:
+        """The workspace's configuration, or None if it has none."""
+        cached = self._cache.get(workspace_id)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        async with self._sessions() as session:
+            document = await session.scalar(_READ, {"w": workspace_id})
+        config = WorkspaceConfig.model_validate(document) if document is not None else None
+        self._cache[workspace_id] = (time.monotonic() + self._ttl, config)
+        return config
