@@ -19,10 +19,10 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from cxloop_shared.cloudevents import Headers, UndecodableMessage, decode
 from cxloop_shared.events import CxEvent
+from cxloop_shared.failures import is_transient
 from cxloop_shared.settings import ServiceSettings
 from cxloop_shared.topics import dlq
 
@@ -41,22 +41,6 @@ LAG = Gauge("cxloop_consumer_lag", "Messages behind the partition's end", ["topi
 COMMIT_FAILURES = Counter(
     "cxloop_consumer_commit_failures_total", "Offset commits lost to a rebalance", ["group"]
 )
-
-# Errors that say "the world is unwell" rather than "this message is bad": the batch
-# is retried until they pass, never dead-lettered.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    KafkaError,
-    OperationalError,
-)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True when `exc` is an infrastructure failure worth retrying, not a poison message."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, TRANSIENT_ERRORS)
 
 
 def create_producer(settings: ServiceSettings, **overrides: object) -> AIOKafkaProducer:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import MetaData, text
@@ -62,3 +63,22 @@ def run_env(metadata: MetaData) -> None:
             await engine.dispose()
 
     asyncio.run(run())
+
+
+def create_outbox(schema: str) -> None:
+    """Create the outbox table (see `cxloop_shared.outbox`) in a service's schema."""
+    from alembic import op
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+        sa.Column("topic", sa.Text, nullable=False),
+        sa.Column("key", sa.LargeBinary, nullable=False),
+        sa.Column("value", sa.LargeBinary, nullable=False),
+        sa.Column("headers", JSONB, nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+        schema=schema,
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -101,15 +101,21 @@ class Outbox:
     async def relay_forever(
         self,
         engine: AsyncEngine,
-        producer: AIOKafkaProducer,
+        new_producer: Callable[[], AIOKafkaProducer],
         *,
         stopping: asyncio.Event,
         batch_size: int = 500,
         idle_poll: float = 0.2,
     ) -> None:
-        """Drain the outbox into Kafka until `stopping` is set; survive broker and DB outages."""
+        """Drain the outbox into Kafka until `stopping` is set; survive broker and DB outages.
+
+        The producer is made here, not handed in, because one that failed to connect
+        cannot be started again: after an outage the relay starts a fresh one.
+        """
         while not stopping.is_set():
+            producer = new_producer()
             try:
+                await producer.start()
                 async with engine.connect() as lock_connection:
                     if not await self._try_lock(lock_connection):
                         await self._pause(stopping, 1.0)
@@ -118,6 +124,8 @@ class Outbox:
             except Exception as exc:
                 log.warning("outbox.relay_failed", schema=self._schema, error=repr(exc)[:300])
                 await self._pause(stopping, 1.0)
+            finally:
+                await producer.stop()
 
     async def _try_lock(self, connection: AsyncConnection) -> bool:
         got = await connection.scalar(

@@ -1,0 +1,65 @@
+"""FastAPI dependencies of ingest."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from cxloop_shared.apikeys import KeyVerifier, Principal
+from cxloop_shared.errors import ServiceUnavailable
+from cxloop_shared.failures import is_transient
+from cxloop_shared.outbox import Outbox
+from fastapi import Depends, Header, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cxloop_ingest.settings import Settings
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request, committed when the route returns.
+
+    The commit is what makes an accepted item durable, so it happens before the
+    response is sent; a database that is down becomes a 503 with Retry-After.
+    """
+    try:
+        async with request.app.state.sessions() as session, session.begin():
+            yield session
+    except Exception as exc:
+        if is_transient(exc):
+            raise ServiceUnavailable("the database is unavailable; retry later") from exc
+        raise
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_outbox(request: Request) -> Outbox:
+    outbox: Outbox = request.app.state.outbox
+    return outbox
+
+
+def get_keys(request: Request) -> KeyVerifier:
+    keys: KeyVerifier = request.app.state.keys
+    return keys
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+OutboxDep = Annotated[Outbox, Depends(get_outbox)]
+KeysDep = Annotated[KeyVerifier, Depends(get_keys)]
+AuthorizationHeader = Annotated[str | None, Header(include_in_schema=False)]
+
+
+async def events_writer(keys: KeysDep, authorization: AuthorizationHeader = None) -> Principal:
+    """The caller, who must hold a key with `events:write`."""
+    try:
+        return await keys.authenticate(authorization, "events:write")
+    except Exception as exc:
+        if is_transient(exc):
+            raise ServiceUnavailable("the database is unavailable; retry later") from exc
+        raise
+
+
+EventsWriter = Annotated[Principal, Depends(events_writer)]

@@ -1,0 +1,63 @@
+"""Ingest's HTTP models (the events themselves live in cxloop_shared.events)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cxloop_shared.errors import Unprocessable
+from cxloop_shared.events import Touchpoint
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+
+class TouchpointBatch(BaseModel):
+    """Several touchpoints in one request, accepted or rejected whole."""
+
+    events: list[Touchpoint] = Field(min_length=1)
+
+
+class AcceptedOut(BaseModel):
+    """What happened to the posted items."""
+
+    accepted: int = Field(description="Items made durable and queued.")
+    duplicates: int = Field(description="Items already received before; nothing was queued.")
+    duplicate: bool = Field(description="True when every posted item was a duplicate.")
+
+
+EVENTS_BODY_SCHEMA: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/Touchpoint"},
+                    {"$ref": "#/components/schemas/TouchpointBatch"},
+                ]
+            }
+        }
+    },
+}
+
+_ONE = TypeAdapter(Touchpoint)
+_MANY = TypeAdapter(TouchpointBatch)
+
+
+def parse_touchpoints(document: object, *, max_events: int) -> list[Touchpoint]:
+    """One touchpoint or `{"events": [...]}`, validated whole; errors name item and field."""
+    try:
+        if isinstance(document, dict) and "events" in document:
+            events = document["events"]
+            if isinstance(events, list) and len(events) > max_events:
+                raise Unprocessable(f"a batch holds at most {max_events} events, got {len(events)}")
+            return _MANY.validate_python(document).events
+        return [_ONE.validate_python(document)]
+    except ValidationError as exc:
+        errors = [
+            {
+                "location": ".".join(str(part) for part in error["loc"]),
+                "message": error["msg"],
+                "type": error["type"],
+            }
+            for error in exc.errors()[:100]
+        ]
+        summary = "; ".join(f"{e['location']}: {e['message']}" for e in errors[:5])
+        raise Unprocessable(f"invalid event(s): {summary}", errors=errors) from exc

@@ -1,0 +1,51 @@
+"""The one small interface every channel adapter implements."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from cxloop_shared.events import Metric
+
+HandingOver = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Survey:
+    """A survey invitation ready to leave: who, what to ask, where to answer."""
+
+    invitation_id: uuid.UUID
+    address: str
+    locale: str
+    metric: Metric
+    question: str
+    scores: list[int]
+    answer_url: str
+    brand: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendReceipt:
+    """The provider accepted the message."""
+
+    provider_message_id: str | None
+
+
+class SendFailed(Exception):
+    """The send did not succeed. `permanent`: the provider refused it, do not retry.
+    `ambiguous`: it failed after the hand-over, so the provider may have it: never resend."""
+
+    def __init__(self, detail: str, *, permanent: bool, ambiguous: bool = False) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.permanent = permanent
+        self.ambiguous = ambiguous
+
+
+class Channel(Protocol):
+    """Sends a survey. Calls `handing_over()` right before the provider can have it, so a
+    crash after that point is recorded as `unknown` rather than resent."""
+
+    async def send(self, survey: Survey, *, handing_over: HandingOver) -> SendReceipt: ...

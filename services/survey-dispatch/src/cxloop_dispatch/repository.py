@@ -1,0 +1,198 @@
+"""Every SQL statement of the dispatcher."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cxloop_dispatch.tables import invitations, send_ledger
+
+
+@dataclass(frozen=True, slots=True)
+class Invitation:
+    """An invitation as stored: one per touchpoint event, scheduled or suppressed."""
+
+    id: uuid.UUID
+    workspace_id: str
+    source: str
+    event_id: str
+    touchpoint: str
+    customer_id: str
+    status: str
+    reason: str
+    occurred_at: datetime
+    survey: str | None = None
+    metric: str | None = None
+    channel: str | None = None
+    address: str | None = None
+    locale: str | None = None
+    send_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
+def _invitation(row: Any) -> Invitation:
+    return Invitation(**{field: getattr(row, field) for field in Invitation.__slots__})
+
+
+async def add_invitation(session: AsyncSession, invitation: Invitation) -> bool:
+    """Store a new invitation; False when the event was already decided (a redelivery)."""
+    values = {field: getattr(invitation, field) for field in Invitation.__slots__}
+    statement = insert(invitations).values(values).on_conflict_do_nothing()
+    result = await session.execute(statement.returning(invitations.c.id))
+    return result.first() is not None
+
+
+async def claim_due(
+    session: AsyncSession, *, now: datetime, limit: int
+) -> list[tuple[Invitation, int]]:
+    """Lock due invitations (skipping those another dispatcher holds), mark them `sending`
+    and open a ledger attempt for each; return them with their attempt number."""
+    due = (
+        await session.execute(
+            select(invitations)
+            .where(invitations.c.status == "scheduled", invitations.c.send_at <= now)
+            .order_by(invitations.c.send_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    if not due:
+        return []
+    ids = [row.id for row in due]
+    await session.execute(
+        update(invitations)
+        .where(invitations.c.id.in_(ids))
+        .values(status="sending", claimed_at=now)
+    )
+    attempts = dict(
+        (
+            await session.execute(
+                insert(send_ledger)
+                .values(
+                    [
+                        {
+                            "invitation_id": row.id,
+                            "attempt": select(send_ledger.c.attempt)
+                            .where(send_ledger.c.invitation_id == row.id)
+                            .order_by(send_ledger.c.attempt.desc())
+                            .limit(1)
+                            .scalar_subquery()
+                            + 1,
+                            "channel": row.channel,
+                            "state": "claimed",
+                        }
+                        for row in due
+                    ]
+                )
+                .returning(send_ledger.c.invitation_id, send_ledger.c.attempt)
+            )
+        ).all()
+    )
+    return [(_invitation(row), attempts[row.id]) for row in due]
+
+
+async def mark_handing_over(
+    session: AsyncSession, *, invitation_id: uuid.UUID, attempt: int
+) -> None:
+    """Note that the message is about to reach the provider: from here, never resend blindly."""
+    await session.execute(
+        update(send_ledger)
+        .where(send_ledger.c.invitation_id == invitation_id, send_ledger.c.attempt == attempt)
+        .values(state="handing_over")
+    )
+
+
+async def finish_send(
+    session: AsyncSession,
+    *,
+    invitation_id: uuid.UUID,
+    attempt: int,
+    status: str,
+    detail: str | None,
+    provider_message_id: str | None,
+    now: datetime,
+    retry_at: datetime | None = None,
+) -> None:
+    """Record the provider's answer on the ledger and the invitation; a `retry` goes back
+    to `scheduled` at `retry_at`."""
+    await session.execute(
+        update(send_ledger)
+        .where(send_ledger.c.invitation_id == invitation_id, send_ledger.c.attempt == attempt)
+        .values(
+            state=status, detail=detail, provider_message_id=provider_message_id, finished_at=now
+        )
+    )
+    values: dict[str, Any] = {"status": status}
+    if retry_at is not None:
+        values = {"status": "scheduled", "send_at": retry_at}
+    elif status == "sent":
+        values["sent_at"] = now
+    if detail:
+        values["reason"] = detail[:200]
+    await session.execute(
+        update(invitations).where(invitations.c.id == invitation_id).values(values)
+    )
+
+
+async def recover_stale_sends(
+    session: AsyncSession, *, claimed_before: datetime
+) -> tuple[list[Invitation], list[Invitation]]:
+    """Settle sends whose dispatcher died: those that never reached the provider are
+    scheduled again; those that may have reached it become `unknown`. Returns both."""
+    stale = (
+        await session.execute(
+            select(invitations, send_ledger.c.state.label("ledger_state"))
+            .join(
+                send_ledger,
+                and_(
+                    send_ledger.c.invitation_id == invitations.c.id,
+                    send_ledger.c.state.in_(["claimed", "handing_over"]),
+                ),
+            )
+            .where(invitations.c.status == "sending", invitations.c.claimed_at < claimed_before)
+            .with_for_update(of=invitations, skip_locked=True)
+        )
+    ).all()
+    retry = [row.id for row in stale if row.ledger_state == "claimed"]
+    unknown = [row.id for row in stale if row.ledger_state == "handing_over"]
+    if retry:
+        await session.execute(
+            update(invitations).where(invitations.c.id.in_(retry)).values(status="scheduled")
+        )
+        await session.execute(
+            update(send_ledger)
+            .where(send_ledger.c.invitation_id.in_(retry), send_ledger.c.state == "claimed")
+            .values(state="abandoned")
+        )
+    if unknown:
+        await session.execute(
+            update(invitations)
+            .where(invitations.c.id.in_(unknown))
+            .values(status="unknown", reason="provider_outcome_unknown")
+        )
+        await session.execute(
+            update(send_ledger)
+            .where(send_ledger.c.invitation_id.in_(unknown), send_ledger.c.state == "handing_over")
+            .values(state="unknown")
+        )
+    rows = {row.id: _invitation(row) for row in stale}
+    return [rows[i] for i in retry], [rows[i] for i in unknown]
+
+
+async def expire_overdue(session: AsyncSession, *, now: datetime, limit: int) -> list[Invitation]:
+    """Scheduled invitations whose expiry passed: never sent late, marked `expired`."""
+    overdue = (
+        await session.execute(
+            update(invitations)
+            .where(invitations.c.status == "scheduled", invitations.c.expires_at <= now)
+            .values(status="expired", reason="expired")
+            .returning(*invitations.c)
+        )
+    ).all()
+    return [_invitation(row) for row in overdue[:limit]]

@@ -1,0 +1,181 @@
+"""Due invitations → channels. Claims with `FOR UPDATE SKIP LOCKED`, so any number of
+dispatchers can run; a ledger row before each provider call makes sends safe to retry."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+import structlog
+from cxloop_shared import topics
+from cxloop_shared.config import ConfigCache
+from cxloop_shared.db import transaction
+from cxloop_shared.events import utcnow
+from cxloop_shared.links import AnswerLink, sign
+from cxloop_shared.outbox import Outbox
+from cxloop_shared.scales import scale
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cxloop_dispatch import channels, repository
+from cxloop_dispatch.handlers import invitation_changed
+from cxloop_dispatch.repository import Invitation
+from cxloop_dispatch.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+SENDS = Counter("cxloop_sends_total", "Provider sends by channel and result", ["channel", "result"])
+
+
+class Scheduler:
+    """Sends invitations when they fall due, expires the overdue, settles orphans."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        configs: ConfigCache,
+        outbox: Outbox,
+        settings: Settings,
+    ) -> None:
+        self._sessions = sessions
+        self._configs = configs
+        self._outbox = outbox
+        self._settings = settings
+        self._slots = asyncio.Semaphore(settings.send_concurrency)
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Work until `stopping` is set; a failing round is logged and retried."""
+        while not stopping.is_set():
+            try:
+                await self.settle_orphans()
+                await self.expire_overdue()
+                sent = await self.send_due()
+            except Exception as exc:
+                log.warning("scheduler.round_failed", error=repr(exc)[:300])
+                sent = 0
+            if sent < self._settings.send_batch:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        stopping.wait(), timeout=self._settings.scheduler_poll_seconds
+                    )
+
+    async def settle_orphans(self) -> None:
+        """Sends claimed by a dispatcher that died: resend if unsent, else mark unknown."""
+        now = utcnow()
+        lease = timedelta(seconds=self._settings.send_lease_seconds)
+        async with transaction(self._sessions) as session:
+            retry, unknown = await repository.recover_stale_sends(
+                session, claimed_before=now - lease
+            )
+            await self._outbox.add(
+                session,
+                [
+                    (topics.INVITATIONS, invitation_changed(i, status="unknown", at=now))
+                    for i in unknown
+                ],
+            )
+        if retry or unknown:
+            log.warning("scheduler.orphans_settled", rescheduled=len(retry), unknown=len(unknown))
+
+    async def expire_overdue(self) -> None:
+        """Never send after expiry: overdue invitations become `expired`."""
+        now = utcnow()
+        async with transaction(self._sessions) as session:
+            expired = await repository.expire_overdue(session, now=now, limit=1000)
+            await self._outbox.add(
+                session,
+                [
+                    (topics.INVITATIONS, invitation_changed(i, status="expired", at=now))
+                    for i in expired
+                ],
+            )
+
+    async def send_due(self) -> int:
+        """Claim what is due and send it; return how many were claimed."""
+        async with transaction(self._sessions) as session:
+            claimed = await repository.claim_due(
+                session, now=utcnow(), limit=self._settings.send_batch
+            )
+        await asyncio.gather(*(self._send(invitation, attempt) for invitation, attempt in claimed))
+        return len(claimed)
+
+    async def _send(self, invitation: Invitation, attempt: int) -> None:
+        async with self._slots:
+            status, detail, message_id = await self._deliver(invitation, attempt)
+        now = utcnow()
+        retry_at = None
+        if status == "retry":
+            retry_at = now + timedelta(seconds=min(10 * 2**attempt, 3600))
+            if invitation.expires_at is None or retry_at >= invitation.expires_at:
+                status, retry_at = "failed", None
+        async with transaction(self._sessions) as session:
+            await repository.finish_send(
+                session,
+                invitation_id=invitation.id,
+                attempt=attempt,
+                status=status,
+                detail=detail,
+                provider_message_id=message_id,
+                now=now,
+                retry_at=retry_at,
+            )
+            if retry_at is None:
+                changed = invitation_changed(invitation, status=status, at=now)
+                await self._outbox.add(session, [(topics.INVITATIONS, changed)])
+        SENDS.labels(invitation.channel or "", status).inc()
+
+    async def _deliver(
+        self, invitation: Invitation, attempt: int
+    ) -> tuple[str, str | None, str | None]:
+        config = await self._configs.get(invitation.workspace_id)
+        if config is None or invitation.channel not in config.channels:
+            return "failed", "channel_not_configured", None
+        survey_config = config.surveys.get(invitation.survey or "")
+        if survey_config is None or invitation.address is None:
+            return "failed", "survey_not_configured", None
+        link = AnswerLink(
+            workspace_id=invitation.workspace_id,
+            invitation_id=invitation.id,
+            customer_id=invitation.customer_id,
+            touchpoint=invitation.touchpoint,
+            survey=invitation.survey or "",
+            metric=survey_config.metric,
+            channel=invitation.channel,
+            locale=invitation.locale,
+            answer_until=utcnow() + config.settings.answer_window,
+        )
+        token = sign(link, secret=self._settings.link_secret.get_secret_value())
+        locale = invitation.locale or config.locale
+        question = (
+            survey_config.question.get(locale)
+            or survey_config.question.get(locale.split("-")[0])
+            or next(iter(survey_config.question.values()))
+        )
+        survey = channels.Survey(
+            invitation_id=invitation.id,
+            address=invitation.address,
+            locale=locale,
+            metric=survey_config.metric,
+            question=question,
+            scores=list(scale(survey_config.metric)),
+            answer_url=f"{self._settings.public_url.rstrip('/')}/r/{token}",
+            brand=self._settings.brand,
+        )
+
+        async def handing_over() -> None:
+            async with transaction(self._sessions) as session:
+                await repository.mark_handing_over(
+                    session, invitation_id=invitation.id, attempt=attempt
+                )
+
+        try:
+            channel = channels.build(config.channels[invitation.channel])
+            receipt = await channel.send(survey, handing_over=handing_over)
+        except channels.SendFailed as exc:
+            log.warning("send.failed", invitation_id=str(invitation.id), error=exc.detail)
+            if exc.ambiguous:
+                return "unknown", "provider_outcome_unknown", None
+            return ("failed" if exc.permanent else "retry"), exc.detail, None
+        return "sent", None, receipt.provider_message_id
