@@ -116,14 +116,12 @@ class EmbeddedPostgres:
         if info is None:
             return
         procs = _process_tree(info.pid)
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
             _run_pg(
                 ["pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "20", "stop"],
                 _system_user(),
                 self.pgdata,
             )
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-            pass
         # Normally a no-op; it matters when pg_ctl could not stop it (wedged, lost pid file).
         _kill(procs)
 
@@ -177,7 +175,8 @@ class EmbeddedPostgres:
             _run_pg(args, user, self.pgdata)
         except subprocess.CalledProcessError as exc:
             tail = _tail(self.log_path)
-            raise RuntimeError(f"postgres failed to start: {exc}\n--- {self.log_path}:\n{tail}")
+            message = f"postgres failed to start: {exc}\n{exc.output}\n--- {self.log_path}:\n{tail}"
+            raise RuntimeError(message) from exc
         (self.data_dir / "postgres.port").write_text(f"{port}\n")
         return port
 
@@ -194,7 +193,7 @@ class EmbeddedPostgres:
         return free_port()
 
 
-async def wait_for_postgres(url: str, timeout: float) -> None:
+async def wait_for_postgres(url: str, timeout: float) -> None:  # noqa: ASYNC109 (agreed API)
     """Wait until ``url`` (SQLAlchemy ``postgresql+asyncpg://`` or plain) accepts a query."""
     dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
     deadline = time.monotonic() + timeout
@@ -202,7 +201,7 @@ async def wait_for_postgres(url: str, timeout: float) -> None:
     while time.monotonic() < deadline:
         try:
             conn = await asyncpg.connect(dsn, timeout=max(0.5, deadline - time.monotonic()))
-        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             last_error = exc
             await asyncio.sleep(0.2)
             continue
@@ -325,7 +324,7 @@ def _ensure_database(port: int) -> None:
     psql += ["-h", "127.0.0.1", "-p", str(port), "-U", SUPERUSER, "-d", "postgres", "-c"]
     env = {**os.environ, "PGCONNECT_TIMEOUT": "5"}
     exists = subprocess.run(
-        [*psql, f"select 1 from pg_database where datname = '{DATABASE}'"],
+        [*psql, "select 1 from pg_database where datname = 'cxloop'"],
         capture_output=True,
         text=True,
         check=True,
@@ -371,7 +370,7 @@ def _alive(proc: psutil.Process) -> bool:
     # An exited postmaster is reparented to PID 1, which may be slow to reap it: a zombie is
     # already stopped, and waiting for it to vanish would add seconds to every stop().
     try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
     except psutil.Error:
         return False
 
