@@ -84,7 +84,10 @@ def test_a_touchpoint_becomes_a_survey_whose_answer_moves_the_metric(
         posted = browser.post(four.split("?")[0], data={"score": "4", "comment": "quick"})
         assert posted.status_code == 200, posted.text
 
-    report = wait_until(lambda: (m := metrics(stack, keys.read, "checkout"))["values"] and m)
+    def answered(report: dict[str, Any]) -> bool:
+        return bool(report["values"]) and report["values"][0]["n"] >= 1
+
+    report = wait_until(lambda: answered(m := metrics(stack, keys.read, "checkout")) and m)
     csat = report["values"][0]
     assert csat["metric"] == "csat"
     assert csat["n"] == 1

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -78,12 +78,9 @@ async def claim_due(
                     [
                         {
                             "invitation_id": row.id,
-                            "attempt": select(send_ledger.c.attempt)
+                            "attempt": select(func.coalesce(func.max(send_ledger.c.attempt), 0) + 1)
                             .where(send_ledger.c.invitation_id == row.id)
-                            .order_by(send_ledger.c.attempt.desc())
-                            .limit(1)
-                            .scalar_subquery()
-                            + 1,
+                            .scalar_subquery(),
                             "channel": row.channel,
                             "state": "claimed",
                         }

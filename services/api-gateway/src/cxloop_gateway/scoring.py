@@ -1,0 +1,93 @@
+"""The gateway's client of scoring's internal read API, and how its failures reach callers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import structlog
+from cxloop_shared.errors import CxloopError, ServiceUnavailable
+from cxloop_shared.readmodels import MetricsReport
+from pydantic import SecretStr, ValidationError
+
+log = structlog.get_logger(__name__)
+
+
+class UpstreamProblem(CxloopError):
+    """A problem answered by another cxloop service, passed on with its own status."""
+
+    def __init__(self, detail: str, *, status: int, title: str, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.status = status  # type: ignore[misc]
+        self.title = title  # type: ignore[misc]
+
+
+def bad_gateway(detail: str) -> UpstreamProblem:
+    """Scoring answered, but not something the gateway can pass on."""
+    return UpstreamProblem(detail, status=502, title="Bad gateway")
+
+
+def _retry_after(response: httpx.Response) -> int:
+    value = response.headers.get("retry-after", "")
+    return int(value) if value.isdigit() else 5
+
+
+def upstream_error(response: httpx.Response) -> CxloopError:
+    """The error a caller sees for scoring's error response.
+
+    The caller's own mistakes (4xx) pass through as scoring phrased them; scoring refusing
+    the gateway's internal token is the gateway's misconfiguration, not the caller's, so
+    it becomes a 502 like any other scoring failure.
+    """
+    status = response.status_code
+    if status == 503:
+        return ServiceUnavailable(
+            "scoring is not ready; retry shortly", retry_after=_retry_after(response)
+        )
+    if status in (401, 403):
+        return bad_gateway(f"scoring refused the gateway's internal token ({status})")
+    if status >= 500:
+        return bad_gateway(f"scoring failed ({status})")
+    try:
+        problem = response.json()
+    except ValueError:
+        problem = None
+    if not isinstance(problem, dict):
+        return UpstreamProblem(response.text[:500], status=status, title=response.reason_phrase)
+    extra = {k: v for k, v in problem.items() if k not in {"type", "title", "status", "detail"}}
+    return UpstreamProblem(
+        str(problem.get("detail", "")),
+        status=status,
+        title=str(problem.get("title", response.reason_phrase)),
+        **extra,
+    )
+
+
+class ScoringClient:
+    """Reads from scoring's internal API on behalf of one workspace at a time."""
+
+    def __init__(self, http: httpx.AsyncClient, *, internal_token: SecretStr) -> None:
+        self._http = http
+        self._headers = {"Authorization": f"Bearer {internal_token.get_secret_value()}"}
+
+    async def _get(self, path: str, *, params: Mapping[str, str]) -> httpx.Response:
+        try:
+            response = await self._http.get(path, params=params, headers=self._headers)
+        except httpx.TransportError as exc:
+            log.warning("scoring.unreachable", path=path, error=repr(exc))
+            raise ServiceUnavailable("scoring is unreachable; retry shortly") from None
+        if response.is_error:
+            raise upstream_error(response)
+        return response
+
+    async def metrics(self, *, workspace_id: str, query: Mapping[str, str]) -> MetricsReport:
+        """The workspace's metrics for `query` (touchpoint, from, to, granularity, group_by)."""
+        response = await self._get(
+            "/internal/v1/metrics", params={**query, "workspace_id": workspace_id}
+        )
+        try:
+            return MetricsReport.model_validate_json(response.content)
+        except ValidationError:
+            log.error("scoring.bad_metrics_report", workspace_id=workspace_id)
+            raise bad_gateway("scoring answered with an invalid metrics report") from None
