@@ -1,0 +1,1 @@
+"""cxloop benchmarks: `make bench` (python -m bench)."""

@@ -1,0 +1,91 @@
+"""`make bench`: start a real stack, run each benchmark, print a table, keep JSON."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import tempfile
+from pathlib import Path
+
+import httpx
+from cxloop_devstack.kafka import choose_broker, create_topics
+from cxloop_devstack.ports import free_port
+from cxloop_devstack.postgres import EmbeddedPostgres
+from cxloop_devstack.services import SERVICES
+from cxloop_devstack.stack import StackSettings, start_services
+from cxloop_shared.migrations import upgrade
+from cxloop_shared.topics import all_topics
+
+from bench import ingest
+from bench.runner import save, table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="make bench")
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each load run")
+    parser.add_argument("--concurrency", type=int, default=16, help="clients in each load run")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="cxloop-bench-") as tmp:
+        postgres = EmbeddedPostgres(Path(tmp) / "postgres")
+        broker = choose_broker(Path(tmp) / "kafka")
+        services = {}
+        try:
+            database_url = postgres.start()
+            bootstrap = broker.start()
+            for spec in SERVICES:
+                upgrade(spec.migrations_dir, url=database_url, schema=spec.schema)
+            asyncio.run(create_topics(bootstrap, all_topics()))
+            settings = StackSettings(
+                database_url=database_url,
+                kafka_bootstrap=bootstrap,
+                kafka_idempotence=broker.supports_idempotence,
+                admin_token=secrets.token_urlsafe(24),
+                ports={spec.name: free_port() for spec in SERVICES},
+                extra={"ingest": {"CXLOOP_LOG_LEVEL": "WARNING"}},
+            )
+            services = start_services(settings, Path(tmp) / "logs", names=("gateway", "ingest"))
+            ingest_key = _ingest_key(settings)
+            loads = asyncio.run(
+                ingest.run(
+                    ingest_url=settings.url("ingest"),
+                    ingest_key=ingest_key,
+                    seconds=args.seconds,
+                    concurrency=args.concurrency,
+                )
+            )
+        finally:
+            for process in services.values():
+                process.stop()
+            broker.stop()
+            postgres.stop()
+    baseline, events = loads
+    rows = [load.summary() for load in loads]
+    ratios = {"ingest_single_event_vs_empty_endpoint": round(events.rate / baseline.rate, 3)}
+    path = save({"broker": broker.name, "loads": rows, "ratios": ratios})
+    print(table(rows))
+    for name, value in ratios.items():
+        print(f"{name}: {value}")
+    print(f"results: {path}")
+
+
+def _ingest_key(settings: StackSettings) -> str:
+    with httpx.Client(base_url=settings.url("gateway"), timeout=10) as gateway:
+        created = gateway.post(
+            "/v1/workspaces",
+            json={"id": "bench"},
+            headers={"Authorization": f"Bearer {settings.admin_token}"},
+        )
+        created.raise_for_status()
+        admin = created.json()["admin_key"]["key"]
+        issued = gateway.post(
+            "/v1/api-keys",
+            json={"name": "bench", "scopes": ["events:write"]},
+            headers={"Authorization": f"Bearer {admin}"},
+        )
+        issued.raise_for_status()
+        return str(issued.json()["key"])
+
+
+if __name__ == "__main__":
+    main()
