@@ -21,6 +21,7 @@ from cxloop_shared.events import (
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 INVITATION = uuid.UUID("00000000-0000-4000-8000-000000000001")
 ALERT = uuid.UUID("00000000-0000-4000-8000-000000000002")
+WAIT_SECONDS = 15.0
 
 
 def touchpoint_received(workspace_id: str, customer_id: str, event_id: str = "o-1") -> CxEvent:
@@ -120,7 +121,7 @@ def one_of_each(workspace_id: str = "acme", customer_id: str = "c-1") -> list[Cx
 
 
 async def read_topic(
-    bootstrap: str, topic: str, *, count: int, timeout: float = 15.0
+    bootstrap: str, topic: str, *, count: int
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """The first `count` records of every partition of `topic`, read without a group."""
     consumer = AIOKafkaConsumer(
@@ -129,7 +130,7 @@ async def read_topic(
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(WAIT_SECONDS):
             while len(records) < count:
                 batches = await consumer.getmany(timeout_ms=200)
                 records.extend(record for part in batches.values() for record in part)

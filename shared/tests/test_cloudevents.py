@@ -100,7 +100,7 @@ def test_an_empty_body_is_undecodable() -> None:
 @pytest.mark.parametrize("value", [b"", b"{not json", b"[]", b'{"workspace_id": "acme"}'])
 def test_a_body_that_is_not_the_event_is_undecodable(value: bytes) -> None:
     record = encode(EVENTS[0], topic="t", source="s")
-    with pytest.raises(UndecodableMessage, match="invalid dev.cxloop.touchpoint.received.v1"):
+    with pytest.raises(UndecodableMessage, match=r"invalid dev\.cxloop\.touchpoint\.received\.v1"):
         decode(record.headers, value)
 
 

@@ -14,7 +14,7 @@ from cxloop_shared.events import CustomerChanged
 from cxloop_shared.kafka import BatchConsumer, BatchHandler, Delivery
 from cxloop_shared.settings import ServiceSettings
 from cxloop_shared.topics import dlq
-from shared_support import T0, end_offsets, read_topic
+from shared_support import T0, WAIT_SECONDS, end_offsets, read_topic
 
 
 class Recorder:
@@ -24,16 +24,19 @@ class Recorder:
         self.handled: list[str] = []
         self.calls = 0
         self._fail = fail
+        self._grew = asyncio.Event()
 
     async def __call__(self, deliveries: Sequence[Delivery]) -> None:
         self.calls += 1
         self._fail(deliveries)
         self.handled.extend(d.event.customer_key for d in deliveries)
+        self._grew.set()
 
-    async def wait_for(self, count: int, timeout: float = 20.0) -> None:
-        async with asyncio.timeout(timeout):
+    async def wait_for(self, count: int) -> None:
+        async with asyncio.timeout(WAIT_SECONDS):
             while len(self.handled) < count:
-                await asyncio.sleep(0.02)
+                self._grew.clear()
+                await self._grew.wait()
 
 
 def opt_out(customer_id: str) -> CustomerChanged:
@@ -212,18 +215,18 @@ async def test_a_transient_failure_is_retried_until_it_passes(
 async def test_stop_makes_run_return(
     settings: ServiceSettings, producer: AIOKafkaProducer, topic: str
 ) -> None:
+    recorder = Recorder()
     consumer = BatchConsumer(
-        settings=settings, topics=[topic], group_id=group(), handler=Recorder(), producer=producer
+        settings=settings, topics=[topic], group_id=group(), handler=recorder, producer=producer
     )
     task = asyncio.create_task(consumer.run())
     try:
-        async with asyncio.timeout(15):
-            while not consumer.ready:
-                await asyncio.sleep(0.02)
+        await publish(producer, topic, ["c-1"])
+        await recorder.wait_for(1)
+        assert consumer.ready
     finally:
         await consumer.stop()
         await asyncio.wait_for(task, timeout=5)
 
-    assert task.done()
     assert task.exception() is None
     assert not consumer.ready
