@@ -43,7 +43,7 @@ def _start_postgres(tmp: Path, stoppers: list[object]) -> tuple[str, str]:
     if url := os.environ.get("POSTGRES_URL"):
         return url, "external (POSTGRES_URL)"
     if os.environ.get("CXLOOP_TEST_INFRA") == "testcontainers":
-        from testcontainers.postgres import PostgresContainer
+        from testcontainers.community.postgres import PostgresContainer
 
         container = PostgresContainer("postgres:17-alpine", driver="asyncpg").start()
         stoppers.append(container.stop)
@@ -59,7 +59,7 @@ def _start_kafka(tmp: Path, stoppers: list[object]) -> tuple[str, str, bool, obj
         idempotence = os.environ.get("CXLOOP_KAFKA_IDEMPOTENCE", "true").lower() == "true"
         return bootstrap, "external (KAFKA_BOOTSTRAP_SERVERS)", idempotence, None
     if os.environ.get("CXLOOP_TEST_INFRA") == "testcontainers":
-        from testcontainers.kafka import KafkaContainer
+        from testcontainers.community.kafka import KafkaContainer
 
         container = KafkaContainer("apache/kafka:4.1.1").with_kraft().start()
         stoppers.append(container.stop)
