@@ -8,7 +8,6 @@ Kafka in KRaft mode where Java is installed, else the embedded Tansu broker).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import Iterator
@@ -16,11 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cxloop_devstack.kafka import choose_broker, create_topics
+from cxloop_devstack.kafka import choose_broker
 from cxloop_devstack.postgres import EmbeddedPostgres
-from cxloop_devstack.services import SERVICES
-from cxloop_shared.migrations import upgrade
-from cxloop_shared.topics import all_topics
+from cxloop_devstack.services import prepare_stack
 
 REPO = Path(__file__).parent
 INFRA_KEY = pytest.StashKey["Infra"]()
@@ -82,9 +79,7 @@ def infra(
         bootstrap, kafka_name, idempotence, broker = _start_kafka(tmp, stoppers)
         if os.environ.get("CXLOOP_REQUIRE_APACHE_KAFKA") == "1" and "tansu" in kafka_name:
             pytest.exit("CXLOOP_REQUIRE_APACHE_KAFKA=1 but the suite fell back to Tansu", 3)
-        for service in SERVICES:
-            upgrade(service.migrations_dir, url=database_url, schema=service.schema)
-        asyncio.run(create_topics(bootstrap, all_topics()))
+        prepare_stack(database_url=database_url, bootstrap=bootstrap)
         found = Infra(database_url, postgres_name, bootstrap, kafka_name, idempotence, broker)
         request.config.stash[INFRA_KEY] = found
         print(f"\ncxloop test infra: Postgres = {postgres_name}; Kafka = {kafka_name}")

@@ -9,13 +9,11 @@ import tempfile
 from pathlib import Path
 
 import httpx
-from cxloop_devstack.kafka import choose_broker, create_topics
+from cxloop_devstack.kafka import choose_broker
 from cxloop_devstack.ports import free_port
 from cxloop_devstack.postgres import EmbeddedPostgres
-from cxloop_devstack.services import SERVICES
+from cxloop_devstack.services import SERVICES, prepare_stack
 from cxloop_devstack.stack import StackSettings, start_services
-from cxloop_shared.migrations import upgrade
-from cxloop_shared.topics import all_topics
 
 from bench import ingest
 from bench.runner import save, table
@@ -33,9 +31,7 @@ def main() -> None:
         try:
             database_url = postgres.start()
             bootstrap = broker.start()
-            for spec in SERVICES:
-                upgrade(spec.migrations_dir, url=database_url, schema=spec.schema)
-            asyncio.run(create_topics(bootstrap, all_topics()))
+            prepare_stack(database_url=database_url, bootstrap=bootstrap)
             settings = StackSettings(
                 database_url=database_url,
                 kafka_bootstrap=bootstrap,

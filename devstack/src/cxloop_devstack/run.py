@@ -7,7 +7,6 @@ a walk-through are printed. Ctrl-C stops everything.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import secrets
@@ -17,13 +16,10 @@ import sys
 import threading
 from pathlib import Path
 
-from cxloop_shared.migrations import upgrade
-from cxloop_shared.topics import all_topics
-
-from cxloop_devstack.kafka import TansuBroker, create_topics
+from cxloop_devstack.kafka import TansuBroker
 from cxloop_devstack.mailcatcher import MailCatcher
 from cxloop_devstack.postgres import EmbeddedPostgres
-from cxloop_devstack.services import SERVICES
+from cxloop_devstack.services import prepare_stack
 from cxloop_devstack.stack import StackSettings, start_services
 
 STATE = Path(".cxloop")
@@ -115,9 +111,7 @@ def main(*, demo: bool = False) -> None:
         database_url = postgres.start()
         bootstrap = broker.start()
         mail.start()
-        for spec in SERVICES:
-            upgrade(spec.migrations_dir, url=database_url, schema=spec.schema)
-        asyncio.run(create_topics(bootstrap, all_topics()))
+        prepare_stack(database_url=database_url, bootstrap=bootstrap)
         settings = StackSettings(
             database_url=database_url,
             kafka_bootstrap=bootstrap,

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+
+from cxloop_shared.migrations import upgrade
+from cxloop_shared.topics import all_topics
+
+from cxloop_devstack.kafka import create_topics
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,3 +38,11 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("dispatch", "cxloop_dispatch", "dispatch", 8002),
     ServiceSpec("scoring", "cxloop_scoring", "scoring", 8003),
 )
+
+
+def prepare_stack(*, database_url: str, bootstrap: str) -> None:
+    """Migrate every service's schema and create every topic: what must exist before a
+    service starts."""
+    for service in SERVICES:
+        upgrade(service.migrations_dir, url=database_url, schema=service.schema)
+    asyncio.run(create_topics(bootstrap, all_topics()))

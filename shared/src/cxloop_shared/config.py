@@ -42,6 +42,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def localized(texts: dict[str, str] | None, locale: str | None, fallback: str) -> str | None:
+    """The text for the customer's locale, else its language, the workspace's, English, any."""
+    if not texts:
+        return None
+    for candidate in (locale, (locale or "").split("-")[0], fallback, "en"):
+        if candidate and candidate in texts:
+            return texts[candidate]
+    return next(iter(texts.values()))
+
+
 class SendWindow(_Strict):
     """Local hours (the customer's time zone) between which a survey may be sent."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from cxloop_shared.apikeys import KeyVerifier, Principal
@@ -15,19 +16,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cxloop_ingest.settings import Settings
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request, committed when the route returns.
-
-    The commit is what makes an accepted item durable, so it happens before the
-    response is sent; a database that is down becomes a 503 with Retry-After.
-    """
+@asynccontextmanager
+async def database_outage_is_503() -> AsyncIterator[None]:
+    """Turn a database that is down into a 503 with Retry-After, never a 500."""
     try:
-        async with request.app.state.sessions() as session, session.begin():
-            yield session
+        yield
     except Exception as exc:
         if is_transient(exc):
             raise ServiceUnavailable("the database is unavailable; retry later") from exc
         raise
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request, committed when the route returns.
+
+    The commit is what makes an accepted item durable, so it happens before the
+    response is sent.
+    """
+    async with (
+        database_outage_is_503(),
+        request.app.state.sessions() as session,
+        session.begin(),
+    ):
+        yield session
 
 
 def get_settings(request: Request) -> Settings:
@@ -54,12 +65,8 @@ AuthorizationHeader = Annotated[str | None, Header(include_in_schema=False)]
 
 async def events_writer(keys: KeysDep, authorization: AuthorizationHeader = None) -> Principal:
     """The caller, who must hold a key with `events:write`."""
-    try:
+    async with database_outage_is_503():
         return await keys.authenticate(authorization, "events:write")
-    except Exception as exc:
-        if is_transient(exc):
-            raise ServiceUnavailable("the database is unavailable; retry later") from exc
-        raise
 
 
 EventsWriter = Annotated[Principal, Depends(events_writer)]

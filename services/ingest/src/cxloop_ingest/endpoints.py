@@ -104,8 +104,9 @@ async def answer_survey(
         link, config, survey = await _open_survey(request, token)
     except CxloopError as exc:
         return _html_error(exc, None)
-    if score is None:
-        words = pages.WORDS[pages.language(link.locale, config.locale)]
+
+    def ask_again(error: str, status: int) -> HTMLResponse:
+        # The comment survives, so a customer who forgot the score loses nothing.
         html = pages.survey_page(
             link=link,
             token=token,
@@ -113,9 +114,12 @@ async def answer_survey(
             survey=survey,
             selected=None,
             comment=comment,
-            error=words["pick"],
+            error=error,
         )
-        return HTMLResponse(html, status_code=422)
+        return HTMLResponse(html, status_code=status)
+
+    if score is None:
+        return ask_again(pages.WORDS[pages.language(link.locale, config.locale)]["pick"], 422)
     try:
         await service.record_link_answer(
             session, outbox=outbox, link=link, score=score, comment=comment
@@ -123,14 +127,5 @@ async def answer_survey(
     except CxloopError as exc:
         if exc.status == 410:
             return _html_error(exc, link.locale)
-        html = pages.survey_page(
-            link=link,
-            token=token,
-            config=config,
-            survey=survey,
-            selected=None,
-            comment=comment,
-            error=exc.detail,
-        )
-        return HTMLResponse(html, status_code=exc.status)
+        return ask_again(exc.detail, exc.status)
     return HTMLResponse(pages.message_page(locale=link.locale, key="thanks"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cxloop_shared.config import SurveyConfig, WorkspaceConfig
+from cxloop_shared.config import SurveyConfig, WorkspaceConfig, localized
 from cxloop_shared.links import AnswerLink
 from cxloop_shared.scales import scale
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -51,16 +51,6 @@ def language(locale: str | None, fallback: str = "en") -> str:
     """`de-AT` → `de`, when we have words for it; else the fallback."""
     lang = (locale or fallback).split("-")[0].lower()
     return lang if lang in WORDS else "en"
-
-
-def localized(texts: dict[str, str] | None, locale: str | None, fallback: str) -> str | None:
-    """The text for the customer's locale, its language, the workspace's, or any."""
-    if not texts:
-        return None
-    for candidate in (locale, (locale or "").split("-")[0], fallback, "en"):
-        if candidate and candidate in texts:
-            return texts[candidate]
-    return next(iter(texts.values()))
 
 
 def survey_page(

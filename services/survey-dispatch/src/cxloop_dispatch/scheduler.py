@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import structlog
 from cxloop_shared import topics
-from cxloop_shared.config import ConfigCache
+from cxloop_shared.config import ConfigCache, localized
 from cxloop_shared.db import transaction
 from cxloop_shared.events import utcnow
 from cxloop_shared.links import AnswerLink, sign
@@ -148,11 +148,7 @@ class Scheduler:
         )
         token = sign(link, secret=self._settings.link_secret.get_secret_value())
         locale = invitation.locale or config.locale
-        question = (
-            survey_config.question.get(locale)
-            or survey_config.question.get(locale.split("-")[0])
-            or next(iter(survey_config.question.values()))
-        )
+        question = localized(survey_config.question, invitation.locale, config.locale) or ""
         survey = channels.Survey(
             invitation_id=invitation.id,
             address=invitation.address,
