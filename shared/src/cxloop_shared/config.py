@@ -35,6 +35,7 @@ def _serialize_secret(value: SecretStr, info: SerializationInfo) -> str:
 
 Secret = Annotated[SecretStr, PlainSerializer(_serialize_secret, when_used="json")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+Url = Annotated[str, StringConstraints(pattern=r"^https?://", max_length=2000)]
 Localized = dict[Annotated[str, StringConstraints(min_length=2, max_length=35)], Text]
 
 
@@ -135,23 +136,37 @@ class SourceConfig(_Strict):
 
 
 class ChannelConfig(_Strict):
-    """How surveys leave on one channel; provider credentials are write-only."""
+    """How surveys leave on one channel; provider credentials are write-only.
 
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    One model for every kind, so a channel's fields stay flat as in `cxloop.yaml`;
+    every credential is a `Secret` and never leaves the API in clear.
+    """
 
     kind: Literal["smtp", "twilio", "whatsapp", "webhook"]
+    # smtp
     host: str | None = None
     port: int | None = Field(None, ge=1, le=65535)
-    from_: str | None = Field(None, alias="from")
+    from_: str | None = Field(None, alias="from", description="Sender address or number.")
     starttls: bool = False
     username: str | None = None
     password: Secret | None = None
+    # twilio (Messages API) and whatsapp (Cloud API)
+    base_url: Url | None = Field(None, description="Provider API base URL, for a proxy or tests.")
+    account_sid: str | None = None
+    auth_token: Secret | None = Field(None, description="Also verifies inbound SMS replies.")
+    phone_number_id: str | None = None
+    access_token: Secret | None = None
+    template: str | None = Field(None, description="Approved WhatsApp template name.")
+    template_language: str = "en"
+    # webhook
+    url: Url | None = None
+    secret: Secret | None = Field(None, description="Standard Webhooks signing secret.")
 
 
 class EndpointConfig(_Strict):
     """An outbound webhook endpoint, signed per Standard Webhooks."""
 
-    url: Annotated[str, StringConstraints(pattern=r"^https?://", max_length=2000)]
+    url: Url
     secret: Secret
     events: list[str] = Field(min_length=1)
 

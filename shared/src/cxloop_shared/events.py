@@ -20,6 +20,7 @@ Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Key = Annotated[
     str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
 ]
+Digest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 JsonScalar = str | int | float | bool | None
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$")
@@ -139,6 +140,9 @@ class InvitationChanged(CxEvent):
     channel: Key | None = None
     send_at: AwareDatetime | None = None
     expires_at: AwareDatetime | None = None
+    address_digest: Digest | None = Field(
+        None, description="Keyed digest of the address it went to (see links.address_digest)."
+    )
     changed_at: AwareDatetime
 
     @property
@@ -185,6 +189,9 @@ class CustomerChanged(CxEvent):
     customer_id: Identifier
     change: Literal["opt_out", "opt_in", "erasure"]
     channel: Key | None = None
+    address_digest: Digest | None = Field(
+        None, description="For an opt-out by address (an SMS STOP): the number's keyed digest."
+    )
     changed_at: AwareDatetime
 
     @property

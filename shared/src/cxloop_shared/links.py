@@ -8,6 +8,7 @@ link fails as a whole: callers answer 404 without saying which part was wrong.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import uuid
 from datetime import datetime
 from typing import TypeVar
@@ -74,6 +75,17 @@ def verify(token: str, kind: type[_Link], *, secret: str) -> _Link:
         return kind.model_validate(content)
     except (BadSignature, ValidationError, TypeError, ValueError) as exc:
         raise InvalidLink("invalid link") from exc
+
+
+def address_digest(address: str, *, workspace_id: str, secret: str) -> str:
+    """A keyed digest of an email address or phone number, the same in every service.
+
+    Events carry it instead of the address, so a reply from a number can be matched
+    to what was sent there without putting personal data on Kafka; keyed, because
+    phone numbers are too few for a plain hash to hide them.
+    """
+    message = f"{workspace_id}\x1f{address.strip().lower()}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def is_open(link: AnswerLink, *, now: datetime) -> bool:
