@@ -25,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cxloop_shared.events import Key, Metric, TimeZoneName
+from cxloop_shared.mapping import CustomMapping
 
 
 def _serialize_secret(value: SecretStr, info: SerializationInfo) -> str:
@@ -130,9 +131,21 @@ class SourceConfig(_Strict):
         "chatwoot",
         "custom",
     ]
-    secrets: list[Secret] = Field(default_factory=list, max_length=5)
-    touchpoints: dict[str, Key] = Field(default_factory=dict)
-    mapping: dict[str, Any] | None = None
+    secrets: list[Secret] = Field(
+        default_factory=list, max_length=5, description="Every current secret, for rotation."
+    )
+    touchpoints: dict[str, Key] = Field(
+        default_factory=dict, description="Provider event type → the workspace's touchpoint."
+    )
+    mapping: CustomMapping | None = Field(
+        None, description="For kind custom: JMESPath mapping and signature scheme."
+    )
+
+    @model_validator(mode="after")
+    def _custom_has_mapping(self) -> SourceConfig:
+        if (self.kind == "custom") != (self.mapping is not None):
+            raise ValueError("mapping: required for kind custom, and only for it")
+        return self
 
 
 class ChannelConfig(_Strict):
