@@ -13,6 +13,7 @@ from cxloop_shared.outbox import Outbox
 from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cxloop_ingest.intake import Intake
 from cxloop_ingest.settings import Settings
 
 
@@ -51,6 +52,11 @@ def get_outbox(request: Request) -> Outbox:
     return outbox
 
 
+def get_intake(request: Request) -> Intake:
+    intake: Intake = request.app.state.intake
+    return intake
+
+
 def get_keys(request: Request) -> KeyVerifier:
     keys: KeyVerifier = request.app.state.keys
     return keys
@@ -60,13 +66,14 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 OutboxDep = Annotated[Outbox, Depends(get_outbox)]
 KeysDep = Annotated[KeyVerifier, Depends(get_keys)]
+IntakeDep = Annotated[Intake, Depends(get_intake)]
 AuthorizationHeader = Annotated[str | None, Header(include_in_schema=False)]
 
 
-async def events_writer(keys: KeysDep, authorization: AuthorizationHeader = None) -> Principal:
-    """The caller, who must hold a key with `events:write`."""
+async def responses_writer(keys: KeysDep, authorization: AuthorizationHeader = None) -> Principal:
+    """The caller, who must hold a key with `responses:write`."""
     async with database_outage_is_503():
-        return await keys.authenticate(authorization, "events:write")
+        return await keys.authenticate(authorization, "responses:write")
 
 
-EventsWriter = Annotated[Principal, Depends(events_writer)]
+ResponsesWriter = Annotated[Principal, Depends(responses_writer)]

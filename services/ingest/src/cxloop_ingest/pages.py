@@ -27,6 +27,9 @@ WORDS: dict[str, dict[str, str]] = {
         "closed": "This survey has closed. Thank you for your time.",
         "invalid": "This link is not valid.",
         "pick": "Please choose a score.",
+        "unsubscribe": "Stop receiving surveys on this channel?",
+        "unsubscribe_button": "Unsubscribe",
+        "unsubscribed": "You are unsubscribed. You will get no more surveys on this channel.",
     },
     "de": {
         "submit": "Antwort senden",
@@ -38,6 +41,9 @@ WORDS: dict[str, dict[str, str]] = {
         "closed": "Diese Umfrage ist beendet. Danke für Ihre Zeit.",
         "invalid": "Dieser Link ist ungültig.",
         "pick": "Bitte wählen Sie einen Wert.",
+        "unsubscribe": "Keine Umfragen mehr über diesen Kanal erhalten?",
+        "unsubscribe_button": "Abmelden",
+        "unsubscribed": "Sie sind abgemeldet. Sie erhalten über diesen Kanal keine Umfragen mehr.",
     },
 }
 LOW_HIGH = {
@@ -96,4 +102,13 @@ def message_page(*, locale: str | None, key: str, title: str | None = None) -> s
         title=title or words[key],
         message=words[key],
         extra=words["revise"] if key == "thanks" else None,
+    )
+
+
+def unsubscribe_page(*, locale: str | None, token: str) -> str:
+    """The confirmation a customer sees before unsubscribing; following the link alone
+    changes nothing, because mail scanners follow links too."""
+    lang = language(locale)
+    return _templates.get_template("unsubscribe.html").render(
+        lang=lang, words=WORDS[lang], token=token
     )

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Annotated, Any
 
 from cxloop_shared.errors import Unprocessable
-from cxloop_shared.events import Touchpoint
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from cxloop_shared.events import Identifier, Key, Touchpoint
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
 
 
 class TouchpointBatch(BaseModel):
@@ -15,12 +24,38 @@ class TouchpointBatch(BaseModel):
     events: list[Touchpoint] = Field(min_length=1)
 
 
+class ResponseIn(BaseModel):
+    """An answer collected outside cxloop's own pages: IVR, agent desk, in-app prompt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Identifier = Field(description="Your id for this answer; posting it again is idempotent.")
+    touchpoint: Key = Field(description="A configured touchpoint; its survey gives the scale.")
+    customer_id: Identifier
+    score: int = Field(ge=0, le=10)
+    comment: Annotated[str, StringConstraints(max_length=5000)] | None = None
+    answered_at: AwareDatetime | None = Field(None, description="When answered; now if absent.")
+    channel: Key | None = Field(None, description="Where it was collected (ivr, in_app…).")
+    invitation_id: uuid.UUID | None = None
+
+
+class ResponseOut(BaseModel):
+    """What became of a posted answer."""
+
+    response_id: str
+    revision: int = Field(description="1 for a new answer, higher when it revised an earlier one.")
+    duplicate: bool = Field(description="True when the same answer had already been recorded.")
+
+
 class AcceptedOut(BaseModel):
     """What happened to the posted items."""
 
     accepted: int = Field(description="Items made durable and queued.")
     duplicates: int = Field(description="Items already received before; nothing was queued.")
     duplicate: bool = Field(description="True when every posted item was a duplicate.")
+    ignored: str | None = Field(
+        None, description="A provider event type the source does not map; nothing was queued."
+    )
 
 
 EVENTS_BODY_SCHEMA: dict[str, Any] = {

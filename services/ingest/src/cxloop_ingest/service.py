@@ -1,52 +1,100 @@
-"""What ingest does with what it receives: dedupe, make durable, queue for Kafka."""
+"""What ingest does with answers and consent: record, revise, queue for Kafka."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
 
 from cxloop_shared import topics
+from cxloop_shared.config import WorkspaceConfig
 from cxloop_shared.errors import Gone, Unprocessable
-from cxloop_shared.events import ResponseRecorded, Touchpoint, TouchpointReceived, utcnow
+from cxloop_shared.events import CollectedVia, CustomerChanged, Metric, ResponseRecorded, utcnow
 from cxloop_shared.links import AnswerLink, is_open
 from cxloop_shared.outbox import Outbox
 from cxloop_shared.scales import in_scale, scale
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxloop_ingest import repository
+from cxloop_ingest.schemas import ResponseIn
+
+# How far ahead of our clock a caller's timestamp may be before it is an error.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
-class Accepted:
-    """How many items were new and how many were duplicates."""
+class Asked:
+    """A question put to a customer: what an answer is an answer to."""
 
-    accepted: int
-    duplicates: int
+    workspace_id: str
+    customer_id: str
+    touchpoint: str
+    survey: str | None
+    metric: Metric
+    channel: str | None = None
+    invitation_id: uuid.UUID | None = None
 
 
-async def accept_touchpoints(
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """The answer as recorded, and whether it changed anything."""
+
+    response: ResponseRecorded
+    changed: bool
+
+
+async def record_answer(
     session: AsyncSession,
     *,
     outbox: Outbox,
-    workspace_id: str,
-    source: str,
-    touchpoints: Sequence[Touchpoint],
-) -> Accepted:
-    """Queue every touchpoint not seen before from this source; duplicates publish nothing."""
-    fresh = await repository.remember_events(
-        session, workspace_id=workspace_id, source=source, event_ids=[t.id for t in touchpoints]
+    asked: Asked,
+    response_id: str,
+    score: int,
+    comment: str | None,
+    via: CollectedVia,
+    answered_at: datetime,
+) -> Recorded:
+    """Record a new answer, or a new revision of it; the same answer twice is not a revision."""
+    if not in_scale(asked.metric, score):
+        valid = scale(asked.metric)
+        raise Unprocessable(f"score must be between {valid.start} and {valid.stop - 1}")
+    previous = await repository.latest_answer(
+        session, workspace_id=asked.workspace_id, response_id=response_id
     )
-    received_at = utcnow()
-    queued: list[tuple[str, TouchpointReceived]] = []
-    for touchpoint in touchpoints:
-        if touchpoint.id in fresh:
-            fresh.discard(touchpoint.id)  # the same id twice in one batch counts once
-            event = TouchpointReceived(
-                workspace_id=workspace_id, source=source, received_at=received_at, event=touchpoint
-            )
-            queued.append((topics.TOUCHPOINTS, event))
-    await outbox.add(session, queued)
-    return Accepted(accepted=len(queued), duplicates=len(touchpoints) - len(queued))
+    revision = previous.revision + 1 if previous else 1
+    if previous is not None and (previous.score, previous.comment) == (score, comment):
+        revision = previous.revision  # the same answer again (a double submit) is no revision
+    unchanged = previous is not None and revision == previous.revision
+    response = ResponseRecorded(
+        workspace_id=asked.workspace_id,
+        response_id=response_id,
+        invitation_id=asked.invitation_id,
+        customer_id=asked.customer_id,
+        touchpoint=asked.touchpoint,
+        survey=asked.survey,
+        metric=asked.metric,
+        channel=asked.channel,
+        score=score,
+        comment=comment,
+        revision=revision,
+        answered_at=answered_at,
+        collected_via=via,
+    )
+    if unchanged:
+        return Recorded(response, changed=False)
+    await repository.save_answer(
+        session,
+        workspace_id=asked.workspace_id,
+        response_id=response_id,
+        invitation_id=asked.invitation_id,
+        revision=revision,
+        score=score,
+        comment=comment,
+        answered_at=answered_at,
+    )
+    await outbox.add(session, [(topics.RESPONSES, response)])
+    return Recorded(response, changed=True)
 
 
 async def record_link_answer(
@@ -61,42 +109,85 @@ async def record_link_answer(
     now = utcnow()
     if not is_open(link, now=now):
         raise Gone("the answer window for this survey has closed")
-    if not in_scale(link.metric, score):
-        valid = scale(link.metric)
-        raise Unprocessable(f"score must be between {valid.start} and {valid.stop - 1}")
-    response_id = str(link.invitation_id)
-    previous = await repository.latest_answer(
-        session, workspace_id=link.workspace_id, response_id=response_id
-    )
-    if previous and previous.score == score and previous.comment == comment:
-        revision = previous.revision  # a double submit is not a revision
-    else:
-        revision = previous.revision + 1 if previous else 1
-    response = ResponseRecorded(
+    asked = Asked(
         workspace_id=link.workspace_id,
-        response_id=response_id,
-        invitation_id=link.invitation_id,
         customer_id=link.customer_id,
         touchpoint=link.touchpoint,
         survey=link.survey,
         metric=link.metric,
         channel=link.channel,
+        invitation_id=link.invitation_id,
+    )
+    recorded = await record_answer(
+        session,
+        outbox=outbox,
+        asked=asked,
+        response_id=str(link.invitation_id),
         score=score,
         comment=comment,
-        revision=revision,
+        via="link",
         answered_at=now,
-        collected_via="link",
     )
-    if previous is None or revision != previous.revision:
-        await repository.save_answer(
-            session,
-            workspace_id=link.workspace_id,
-            response_id=response_id,
-            invitation_id=link.invitation_id,
-            revision=revision,
-            score=score,
-            comment=comment,
-            answered_at=now,
+    return recorded.response
+
+
+async def record_api_answer(
+    session: AsyncSession,
+    *,
+    outbox: Outbox,
+    workspace_id: str,
+    config: WorkspaceConfig | None,
+    answer: ResponseIn,
+) -> Recorded:
+    """An answer collected elsewhere (IVR, agent desk, in-app), idempotent by its id."""
+    measured = config.survey_for(answer.touchpoint) if config else None
+    if measured is None:
+        raise Unprocessable(
+            f"touchpoint: {answer.touchpoint!r} is not a configured touchpoint of this workspace"
         )
-        await outbox.add(session, [(topics.RESPONSES, response)])
-    return response
+    touchpoint, survey = measured
+    now = utcnow()
+    answered_at = answer.answered_at or now
+    if answered_at > now + CLOCK_SKEW:
+        raise Unprocessable("answered_at: lies in the future")
+    asked = Asked(
+        workspace_id=workspace_id,
+        customer_id=answer.customer_id,
+        touchpoint=answer.touchpoint,
+        survey=touchpoint.survey,
+        metric=survey.metric,
+        channel=answer.channel,
+        invitation_id=answer.invitation_id,
+    )
+    return await record_answer(
+        session,
+        outbox=outbox,
+        asked=asked,
+        response_id=answer.id,
+        score=answer.score,
+        comment=answer.comment,
+        via="api",
+        answered_at=answered_at,
+    )
+
+
+async def change_consent(
+    session: AsyncSession,
+    *,
+    outbox: Outbox,
+    workspace_id: str,
+    customer_id: str,
+    channel: str,
+    change: Literal["opt_out", "opt_in"],
+    address_digest: str | None = None,
+) -> None:
+    """Publish an opt-out or opt-in on `cx.customers`; dispatch owns consent and applies it."""
+    event = CustomerChanged(
+        workspace_id=workspace_id,
+        customer_id=customer_id,
+        change=change,
+        channel=channel,
+        address_digest=address_digest,
+        changed_at=utcnow(),
+    )
+    await outbox.add(session, [(topics.CUSTOMERS, event)])

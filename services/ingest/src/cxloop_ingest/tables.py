@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cxloop_shared.db import service_metadata
 from cxloop_shared.outbox import outbox_table
-from sqlalchemy import Column, DateTime, Integer, Table, Text, func
+from sqlalchemy import Column, DateTime, Index, Integer, Table, Text, func
 from sqlalchemy.dialects.postgresql import UUID
 
 metadata = service_metadata("ingest")
@@ -31,3 +31,21 @@ answers = Table(
 )
 
 outbox = outbox_table(metadata)
+
+# Invitations sent to an address, from cx.invitations: an SMS reply carries only the
+# sender's number, and this is how it finds the question it answers.
+sent_invitations = Table(
+    "sent_invitations",
+    metadata,
+    Column("workspace_id", Text, primary_key=True),
+    Column("invitation_id", UUID(as_uuid=True), primary_key=True),
+    Column("address_digest", Text, nullable=False),
+    Column("customer_id", Text, nullable=False),
+    Column("touchpoint", Text, nullable=False),
+    Column("survey", Text, nullable=False),
+    Column("metric", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+    Column("answer_until", DateTime(timezone=True), nullable=False),
+    Index("ix_sent_invitations_address", "workspace_id", "address_digest", "sent_at"),
+)
