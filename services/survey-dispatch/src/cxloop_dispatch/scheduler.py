@@ -12,7 +12,7 @@ from cxloop_shared import topics
 from cxloop_shared.config import ConfigCache, localized
 from cxloop_shared.db import transaction
 from cxloop_shared.events import utcnow
-from cxloop_shared.links import AnswerLink, sign
+from cxloop_shared.links import AnswerLink, UnsubscribeLink, sign
 from cxloop_shared.outbox import Outbox
 from cxloop_shared.scales import scale
 from prometheus_client import Counter
@@ -146,7 +146,14 @@ class Scheduler:
             locale=invitation.locale,
             answer_until=utcnow() + config.settings.answer_window,
         )
-        token = sign(link, secret=self._settings.link_secret.get_secret_value())
+        secret = self._settings.link_secret.get_secret_value()
+        token = sign(link, secret=secret)
+        unsubscribe = UnsubscribeLink(
+            workspace_id=invitation.workspace_id,
+            customer_id=invitation.customer_id,
+            channel=invitation.channel,
+        )
+        public_url = self._settings.public_url.rstrip("/")
         locale = invitation.locale or config.locale
         question = localized(survey_config.question, invitation.locale, config.locale) or ""
         survey = channels.Survey(
@@ -156,8 +163,9 @@ class Scheduler:
             metric=survey_config.metric,
             question=question,
             scores=list(scale(survey_config.metric)),
-            answer_url=f"{self._settings.public_url.rstrip('/')}/r/{token}",
+            answer_url=f"{public_url}/r/{token}",
             brand=self._settings.brand,
+            unsubscribe_url=f"{public_url}/u/{sign(unsubscribe, secret=secret)}",
         )
 
         async def handing_over() -> None:

@@ -24,6 +24,7 @@ class Survey:
     scores: list[int]
     answer_url: str
     brand: str
+    unsubscribe_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,10 @@ def compose(survey: Survey, *, sender: str) -> EmailMessage:
     domain = parseaddr(sender)[1].partition("@")[2] or "cxloop.local"
     # Stable per invitation, so a provider or a mailbox can spot a resend.
     message["Message-ID"] = f"<{survey.invitation_id}@{domain}>"
+    if survey.unsubscribe_url:
+        # RFC 8058: mail clients show an unsubscribe button that POSTs without a session.
+        message["List-Unsubscribe"] = f"<{survey.unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     buttons = survey.metric in BUTTON_METRICS
     context = {
         "survey": survey,
