@@ -50,14 +50,30 @@ def main() -> None:
                     concurrency=args.concurrency,
                 )
             )
+            raw = asyncio.run(
+                ingest.raw_producer(
+                    bootstrap=bootstrap,
+                    idempotence=broker.supports_idempotence,
+                    seconds=args.seconds,
+                )
+            )
         finally:
             for process in services.values():
                 process.stop()
             broker.stop()
             postgres.stop()
-    baseline, events = loads
-    rows = [load.summary() for load in loads]
-    ratios = {"ingest_single_event_vs_empty_endpoint": round(events.rate / baseline.rate, 3)}
+    baseline, single, batch = loads
+    rows = [load.summary() for load in [*loads, raw]]
+    ratios = {
+        "single_event_rate_vs_empty_endpoint": single.rate / baseline.rate,
+        "single_event_p99_vs_empty_endpoint_p99": single.percentile(0.99)
+        / baseline.percentile(0.99),
+        "batch_request_rate_vs_empty_endpoint": batch.rate / baseline.rate,
+        "batch_p99_vs_empty_endpoint_p99": batch.percentile(0.99) / baseline.percentile(0.99),
+        "single_events_per_s_vs_raw_producer": single.item_rate / raw.item_rate,
+        "batched_events_per_s_vs_raw_producer": batch.item_rate / raw.item_rate,
+    }
+    ratios = {name: round(value, 3) for name, value in ratios.items()}
     path = save({"broker": broker.name, "loads": rows, "ratios": ratios})
     print(table(rows))
     for name, value in ratios.items():

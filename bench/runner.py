@@ -30,11 +30,17 @@ class Load:
     seconds: float
     latencies_ms: list[float] = field(repr=False)
     errors: int = 0
+    items_per_request: int = 1
 
     @property
     def rate(self) -> float:
         """Requests per second."""
         return self.requests / self.seconds
+
+    @property
+    def item_rate(self) -> float:
+        """Items (events, records) per second."""
+        return self.rate * self.items_per_request
 
     def percentile(self, q: float) -> float:
         """Latency percentile in milliseconds."""
@@ -48,6 +54,7 @@ class Load:
             "requests": self.requests,
             "errors": self.errors,
             "rate_per_s": round(self.rate, 1),
+            "items_per_s": round(self.item_rate, 1),
             "p50_ms": round(statistics.median(self.latencies_ms), 2),
             "p99_ms": round(self.percentile(0.99), 2),
         }
@@ -61,6 +68,7 @@ async def closed_loop(
     concurrency: int,
     seconds: float,
     expect: set[int],
+    items_per_request: int = 1,
 ) -> Load:
     """`concurrency` clients each sending one request after the other for `seconds`."""
     latencies: list[float] = []
@@ -83,7 +91,7 @@ async def closed_loop(
         started = time.perf_counter()
         await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return Load(name, len(latencies), elapsed, latencies, errors)
+    return Load(name, len(latencies), elapsed, latencies, errors, items_per_request)
 
 
 def save(results: dict[str, object]) -> Path:
