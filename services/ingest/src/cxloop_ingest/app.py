@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 
+import cxloop_shared.topics as topics
 import structlog
-from cxloop_shared import topics
 from cxloop_shared.apikeys import KeyVerifier
 from cxloop_shared.config import ConfigCache
 from cxloop_shared.db import create_engine, ping, session_factory, transaction

@@ -18,8 +18,8 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import cxloop_shared.topics as topics
 import structlog
-from cxloop_shared import topics
 from cxloop_shared.db import transaction
 from cxloop_shared.events import Touchpoint, TouchpointReceived, utcnow
 from cxloop_shared.outbox import Outbox

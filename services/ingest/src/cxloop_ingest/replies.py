@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from cxloop_shared.config import ConfigCache, WorkspaceConfig
 from cxloop_shared.db import transaction
@@ -100,7 +101,7 @@ async def handle_sms_reply(
         channels=sms_channels,
         open_at=now,
     )
-    metric: Metric | None = invitation.metric if invitation else None  # type: ignore[assignment]
+    metric = cast("Metric", invitation.metric) if invitation else None
     understood = parse_reply(reply.text, metric)
     if understood.kind in ("opt_out", "opt_in"):
         known = invitation or await repository.latest_sent_invitation(

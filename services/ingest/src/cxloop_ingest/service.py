@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from cxloop_shared import topics
+import cxloop_shared.topics as topics
 from cxloop_shared.config import WorkspaceConfig
 from cxloop_shared.errors import Gone, Unprocessable
 from cxloop_shared.events import CollectedVia, CustomerChanged, Metric, ResponseRecorded, utcnow

@@ -28,6 +28,7 @@ TEXT_MESSAGE_KINDS = frozenset({"twilio", "whatsapp"})
 # In `Profile.opted_out`: an opt-out that named no channel (e.g. "stop everything").
 EVERY_CHANNEL = "*"
 DAY = timedelta(days=1)
+ALL_DAY = SendWindow(start=time(0), end=time(0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,14 +91,13 @@ def iso_duration(span: timedelta) -> str:
     sign, span = ("-" if span < timedelta(0) else ""), abs(span)
     hours, rest = divmod(span.seconds, 3600)
     minutes, seconds = divmod(rest, 60)
-    clock = f"{hours}H" * bool(hours) + f"{minutes}M" * bool(minutes)
-    if span.microseconds:
-        clock += f"{seconds}.{span.microseconds:06d}".rstrip("0") + "S"
-    elif seconds:
-        clock += f"{seconds}S"
-    if not span.days and not clock:
+    fraction = f".{span.microseconds:06d}".rstrip("0") if span.microseconds else ""
+    day = f"{span.days}D" if span.days else ""
+    clock = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
+    clock += f"{seconds}{fraction}S" if seconds or fraction else ""
+    if not day and not clock:
         return "PT0S"
-    return f"{sign}P" + f"{span.days}D" * bool(span.days) + f"T{clock}" * bool(clock)
+    return f"{sign}P{day}" + (f"T{clock}" if clock else "")
 
 
 def with_profile(customer: Customer, profile: Profile | None) -> Customer:
@@ -232,19 +232,24 @@ def fatigue_reason(rule: FatigueRule) -> str:
 
 
 def counted(
-    rule: FatigueRule, history: Sequence[Sent], *, touchpoint: str, survey: str, channel: str | None
-) -> list[datetime]:
-    """When the earlier invitations that count against `rule` for this one were sent."""
-    return [
-        sent.at
-        for sent in history
-        if {
+    rules: Sequence[FatigueRule],
+    history: Sequence[Sent],
+    *,
+    touchpoint: str,
+    survey: str,
+    channel: str | None,
+) -> list[tuple[FatigueRule, list[datetime]]]:
+    """Each rule with the times of the earlier invitations that count against it for this one."""
+
+    def counts(rule: FatigueRule, sent: Sent) -> bool:
+        return {
             "any_survey": True,
             "same_touchpoint": sent.touchpoint == touchpoint,
             "same_survey": sent.survey == survey,
             "same_channel": sent.channel == channel,
         }[rule.scope]
-    ]
+
+    return [(rule, [sent.at for sent in history if counts(rule, sent)]) for rule in rules]
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +281,7 @@ def _schedule(
     checked before the window's emptiness and expiry, as the rule order says.
     """
     earliest = max(ready_at, now)
-    windows = slot.windows or (SendWindow(),)
+    windows = slot.windows or (ALL_DAY,)  # so fatigue is judged even where the window is empty
     at = first_send_time(earliest, windows, slot.zone)
     deferred_by: FatigueRule | None = None
     while blocking := [(rule, times) for rule, times in fatigue if not fits(rule, times, at)]:
@@ -337,8 +342,8 @@ def decide(
     if reachable and all(allowed.opted_out_of(name) for name in reachable):
         return suppressed(f"opted_out:{reachable[0]}")
     if policy.eligible_if is not None:
-        rule = _rule(policy.eligible_if)
-        if rule is None or not rule.evaluate(event.model_dump(mode="json")):
+        eligible = _rule(policy.eligible_if)
+        if eligible is None or not eligible.evaluate(event.model_dump(mode="json")):
             return suppressed("ineligible")
     bucket = sample_bucket(
         workspace_id=touchpoint.workspace_id, customer_id=customer.id, touchpoint=event.touchpoint
@@ -346,20 +351,18 @@ def decide(
     if bucket >= policy.sample:
         return suppressed("sampled_out")
 
-    channel = next((name for name in reachable if not allowed.opted_out_of(name)), None)
+    channel = choose_channel(
+        customer=customer, order=policy.channels, channels=config.channels, profile=profile
+    )
     kind = config.channels[channel].kind if channel else None
     slot = _Slot(
         windows=effective_window(policy.send_window, kind),
         zone=customer_zone(customer.timezone, config.timezone),
         expires_at=event.occurred_at + policy.expire_after,
     )
-    fatigue = [
-        (
-            rule,
-            counted(rule, history, touchpoint=event.touchpoint, survey=survey_key, channel=channel),
-        )
-        for rule in config.fatigue
-    ]
+    fatigue = counted(
+        config.fatigue, history, touchpoint=event.touchpoint, survey=survey_key, channel=channel
+    )
     ready_at = event.occurred_at + policy.delay
     send_at, reason = _schedule(ready_at=ready_at, now=now, slot=slot, fatigue=fatigue)
     if send_at is None:
