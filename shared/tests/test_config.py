@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from cxloop_shared.config import WorkspaceConfig
+from cxloop_shared.config import AlertRule, WorkspaceConfig
 from pydantic import ValidationError
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "cxloop.yaml"
@@ -127,3 +127,11 @@ def test_unknown_keys_are_rejected() -> None:
 
     with pytest.raises(ValidationError, match="sampel"):
         WorkspaceConfig.model_validate(document)
+
+
+def test_alert_rules_are_compiled_when_the_configuration_is_saved() -> None:
+    assert AlertRule(when='nps <= 6 or csat <= 2 or "refund" in comment').when
+    with pytest.raises(ValidationError, match="unknown name 'nsp'"):
+        AlertRule(when="nsp <= 6")
+    with pytest.raises(ValidationError, match="not allowed"):
+        AlertRule(when="score ** 99 > 1")

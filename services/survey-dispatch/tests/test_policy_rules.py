@@ -12,7 +12,7 @@ from cxloop_shared.config import FatigueRule, WorkspaceConfig
 from cxloop_shared.events import Customer, Touchpoint, TouchpointReceived
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 from test_policy import ADA, BERLIN, T0, received, workspace
 
 BOTH = Customer(id="c-1", email="ada@example.com", phone="+4915112345678")
@@ -129,17 +129,24 @@ def test_eligibility_sees_the_whole_touchpoint() -> None:
     assert reason(touchpoint=received(), config=workspace(eligible_if=rule)) == "ineligible"
 
 
+def test_an_eligibility_rule_failing_at_run_time_makes_the_touchpoint_ineligible() -> None:
+    rule = "attributes.order_value / 0 > 1"
+
+    assert reason(config=workspace(eligible_if=rule)) == "ineligible"
+
+
 @pytest.mark.parametrize(
     "rule",
     [
-        "attributes.order_value / 0 > 1",  # fails at run time
         "attributes.order_value ** 2 > 1",  # not allowed
         "attributes.order_value >",  # not an expression
         "().__class__",
+        "atributes.order_value > 1",  # a typo in a name
     ],
 )
-def test_a_broken_eligibility_rule_makes_the_touchpoint_ineligible(rule: str) -> None:
-    assert reason(config=workspace(eligible_if=rule)) == "ineligible"
+def test_a_broken_eligibility_rule_is_refused_with_the_configuration(rule: str) -> None:
+    with pytest.raises(ValidationError, match=r"touchpoints\.checkout\.policy\.eligible_if"):
+        workspace(eligible_if=rule)
 
 
 def test_fatigue_names_the_rule_that_was_exceeded() -> None:

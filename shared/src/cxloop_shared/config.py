@@ -19,12 +19,14 @@ from pydantic import (
     SecretStr,
     SerializationInfo,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cxloop_shared.events import Key, Metric, TimeZoneName
+from cxloop_shared.expressions import compile_expression
 from cxloop_shared.mapping import CustomMapping
 
 
@@ -36,6 +38,27 @@ def _serialize_secret(value: SecretStr, info: SerializationInfo) -> str:
 
 Secret = Annotated[SecretStr, PlainSerializer(_serialize_secret, when_used="json")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+# What expressions may name: the touchpoint event for eligibility, the answer for alerts.
+ELIGIBILITY_NAMES = frozenset(
+    {"id", "touchpoint", "occurred_at", "channel", "customer", "attributes"}
+)
+ALERT_NAMES = frozenset(
+    {
+        "score",
+        "metric",
+        "nps",
+        "csat",
+        "ces",
+        "cxi",
+        "yes_no",
+        "comment",
+        "touchpoint",
+        "survey",
+        "channel",
+        "customer_id",
+        "context",
+    }
+)
 Url = Annotated[str, StringConstraints(pattern=r"^https?://", max_length=2000)]
 Localized = dict[Annotated[str, StringConstraints(min_length=2, max_length=35)], Text]
 
@@ -78,6 +101,13 @@ class Policy(_Strict):
     eligible_if: Annotated[str, StringConstraints(max_length=1000)] | None = None
     channels: list[Key] = Field(default_factory=lambda: ["preferred", "email"], min_length=1)
     reminder: Reminder | None = None
+
+    @field_validator("eligible_if")
+    @classmethod
+    def _eligibility_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            compile_expression(value, names=ELIGIBILITY_NAMES)
+        return value
 
 
 class TouchpointConfig(_Strict):
@@ -187,8 +217,14 @@ class EndpointConfig(_Strict):
 class AlertRule(_Strict):
     """When an answer raises a closed-loop alert, and whom it notifies."""
 
-    when: Text
+    when: Text = Field(description='e.g. `nps <= 6 or csat <= 2`, `"refund" in comment`.')
     notify: list[Key] = Field(default_factory=list)
+
+    @field_validator("when")
+    @classmethod
+    def _rule_compiles(cls, value: str) -> str:
+        compile_expression(value, names=ALERT_NAMES)
+        return value
 
 
 class WorkspaceSettings(_Strict):
