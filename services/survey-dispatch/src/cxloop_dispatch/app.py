@@ -14,7 +14,7 @@ from cxloop_shared.outbox import Outbox
 from cxloop_shared.service import Workers
 from fastapi import FastAPI
 
-from cxloop_dispatch.handlers import TouchpointHandler
+from cxloop_dispatch.handlers import CustomerHandler, TouchpointHandler
 from cxloop_dispatch.scheduler import Scheduler
 from cxloop_dispatch.settings import Settings
 from cxloop_dispatch.tables import outbox
@@ -36,12 +36,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings=settings,
             topics=[topics.TOUCHPOINTS],
             group_id="dispatch",
-            handler=TouchpointHandler(sessions=sessions, configs=configs, outbox=events),
+            handler=TouchpointHandler(
+                sessions=sessions,
+                configs=configs,
+                outbox=events,
+                link_secret=settings.link_secret.get_secret_value(),
+            ),
+            producer=dlq_producer,
+        )
+        # Consent and erasure: their own group, so a burst of touchpoints never
+        # delays an opt-out.
+        customers = BatchConsumer(
+            settings=settings,
+            topics=[topics.CUSTOMERS],
+            group_id="dispatch-customers",
+            handler=CustomerHandler(sessions=sessions, configs=configs, outbox=events),
             producer=dlq_producer,
         )
         scheduler = Scheduler(sessions=sessions, configs=configs, outbox=events, settings=settings)
         workers = Workers()
         workers.start("touchpoints", consumer.run(), on_stop=consumer.stop)
+        workers.start("customers", customers.run(), on_stop=customers.stop)
         workers.start("scheduler", scheduler.run(workers.stopping))
         workers.start(
             "outbox-relay",

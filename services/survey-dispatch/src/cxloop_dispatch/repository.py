@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cxloop_dispatch.tables import invitations, send_ledger
+from cxloop_dispatch.policy import Sent
+from cxloop_dispatch.profiles import StoredCustomer
+from cxloop_dispatch.tables import address_opt_outs, customers, invitations, send_ledger
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,3 +196,135 @@ async def expire_overdue(session: AsyncSession, *, now: datetime, limit: int) ->
         )
     ).all()
     return [_invitation(row) for row in overdue[:limit]]
+
+
+async def load_customer(
+    session: AsyncSession, *, workspace_id: str, customer_id: str
+) -> StoredCustomer:
+    """The customer's stored profile, locked until the transaction ends (empty if new)."""
+    row = (
+        await session.execute(
+            select(customers)
+            .where(customers.c.workspace_id == workspace_id, customers.c.customer_id == customer_id)
+            .with_for_update()
+        )
+    ).first()
+    if row is None:
+        return StoredCustomer()
+    return StoredCustomer(
+        fields=dict(row.fields),
+        field_times=dict(row.field_times),
+        consent=dict(row.opted_out),
+        erased_at=row.erased_at,
+    )
+
+
+async def save_customer(
+    session: AsyncSession, *, workspace_id: str, customer_id: str, stored: StoredCustomer
+) -> None:
+    """Write the profile back."""
+    values = {
+        "fields": stored.fields,
+        "field_times": stored.field_times,
+        "opted_out": stored.consent,
+        "erased_at": stored.erased_at,
+        "updated_at": func.now(),
+    }
+    statement = insert(customers).values(
+        workspace_id=workspace_id, customer_id=customer_id, **values
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[customers.c.workspace_id, customers.c.customer_id], set_=values
+        )
+    )
+
+
+async def channels_opted_out_by_address(
+    session: AsyncSession, *, workspace_id: str, digests: Sequence[str]
+) -> frozenset[str]:
+    """Channels on which one of the addresses (by digest) asked not to be contacted."""
+    if not digests:
+        return frozenset()
+    rows = await session.scalars(
+        select(address_opt_outs.c.channel).where(
+            address_opt_outs.c.workspace_id == workspace_id,
+            address_opt_outs.c.address_digest.in_(list(digests)),
+        )
+    )
+    return frozenset(rows.all())
+
+
+async def set_address_opt_out(
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    address_digest: str,
+    channel: str,
+    opted_out: bool,
+    at: datetime,
+) -> None:
+    """Block (or unblock) one address on one channel."""
+    if opted_out:
+        statement = insert(address_opt_outs).values(
+            workspace_id=workspace_id,
+            address_digest=address_digest,
+            channel=channel,
+            opted_out_at=at,
+        )
+        await session.execute(statement.on_conflict_do_nothing())
+        return
+    await session.execute(
+        delete(address_opt_outs).where(
+            address_opt_outs.c.workspace_id == workspace_id,
+            address_opt_outs.c.address_digest == address_digest,
+            address_opt_outs.c.channel == channel,
+            address_opt_outs.c.opted_out_at <= at,
+        )
+    )
+
+
+FATIGUE_STATUSES = ("scheduled", "sending", "sent", "unknown")
+
+
+async def fatigue_history(
+    session: AsyncSession, *, workspace_id: str, customer_id: str, since: datetime
+) -> list[Sent]:
+    """The customer's invitations that count against fatigue rules, from `since` on."""
+    at = func.coalesce(invitations.c.sent_at, invitations.c.send_at)
+    rows = await session.execute(
+        select(invitations.c.touchpoint, invitations.c.survey, invitations.c.channel, at).where(
+            invitations.c.workspace_id == workspace_id,
+            invitations.c.customer_id == customer_id,
+            invitations.c.status.in_(FATIGUE_STATUSES),
+            invitations.c.send_at >= since,
+        )
+    )
+    return [Sent(touchpoint=t, survey=s or "", channel=c or "", at=a) for t, s, c, a in rows]
+
+
+async def cancel_for_erasure(
+    session: AsyncSession, *, workspace_id: str, customer_id: str
+) -> list[Invitation]:
+    """Cancel the customer's pending invitations and drop every address kept for them.
+
+    Rows stay (without personal data), so counts and decisions remain explainable.
+    """
+    cancelled = (
+        await session.execute(
+            update(invitations)
+            .where(
+                invitations.c.workspace_id == workspace_id,
+                invitations.c.customer_id == customer_id,
+                invitations.c.status == "scheduled",
+            )
+            .values(status="suppressed", reason="erased", address=None)
+            .returning(*invitations.c)
+        )
+    ).all()
+    await session.execute(
+        update(invitations)
+        .where(invitations.c.workspace_id == workspace_id, invitations.c.customer_id == customer_id)
+        .values(address=None, locale=None)
+    )
+    return [_invitation(row) for row in cancelled]

@@ -12,7 +12,7 @@ from cxloop_shared import topics
 from cxloop_shared.config import ConfigCache, localized
 from cxloop_shared.db import transaction
 from cxloop_shared.events import utcnow
-from cxloop_shared.links import AnswerLink, UnsubscribeLink, sign
+from cxloop_shared.links import AnswerLink, UnsubscribeLink, address_digest, sign
 from cxloop_shared.outbox import Outbox
 from cxloop_shared.scales import scale
 from prometheus_client import Counter
@@ -122,7 +122,17 @@ class Scheduler:
                 retry_at=retry_at,
             )
             if retry_at is None:
-                changed = invitation_changed(invitation, status=status, at=now)
+                digest = None
+                if status == "sent" and invitation.address:
+                    # Lets ingest match an SMS reply to this invitation by its sender.
+                    digest = address_digest(
+                        invitation.address,
+                        workspace_id=invitation.workspace_id,
+                        secret=self._settings.link_secret.get_secret_value(),
+                    )
+                changed = invitation_changed(
+                    invitation, status=status, at=now, address_digest=digest
+                )
                 await self._outbox.add(session, [(topics.INVITATIONS, changed)])
         SENDS.labels(invitation.channel or "", status).inc()
 

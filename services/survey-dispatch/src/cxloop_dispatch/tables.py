@@ -5,7 +5,7 @@ from __future__ import annotations
 from cxloop_shared.db import service_metadata
 from cxloop_shared.outbox import outbox_table
 from sqlalchemy import Column, DateTime, Index, Integer, Table, Text, UniqueConstraint, func
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 metadata = service_metadata("dispatch")
 
@@ -35,6 +35,7 @@ invitations = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("workspace_id", "source", "event_id"),
     Index("ix_invitations_due", "send_at", postgresql_where="status = 'scheduled'"),
+    Index("ix_invitations_customer", "workspace_id", "customer_id", "send_at"),
 )
 
 # Written before each provider call and after its answer: a row left at
@@ -53,3 +54,29 @@ send_ledger = Table(
 )
 
 outbox = outbox_table(metadata)
+
+# The customer as dispatch knows them: merged from touchpoints (per field, the newest
+# `occurred_at` wins), with consent from cx.customers. Erasure clears the personal
+# fields and keeps the row, so a late touchpoint cannot bring them back.
+customers = Table(
+    "customers",
+    metadata,
+    Column("workspace_id", Text, primary_key=True),
+    Column("customer_id", Text, primary_key=True),
+    Column("fields", JSONB, nullable=False, server_default="{}"),
+    Column("field_times", JSONB, nullable=False, server_default="{}"),
+    Column("opted_out", JSONB, nullable=False, server_default="{}"),
+    Column("erased_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Opt-outs of an address rather than a customer (an SMS STOP from a number), by the
+# address's keyed digest.
+address_opt_outs = Table(
+    "address_opt_outs",
+    metadata,
+    Column("workspace_id", Text, primary_key=True),
+    Column("address_digest", Text, primary_key=True),
+    Column("channel", Text, primary_key=True),
+    Column("opted_out_at", DateTime(timezone=True), nullable=False),
+)
