@@ -118,9 +118,10 @@ async def finish_send(
     provider_message_id: str | None,
     now: datetime,
     retry_at: datetime | None = None,
+    switch_to: tuple[str, str] | None = None,
 ) -> None:
     """Record the provider's answer on the ledger and the invitation; a `retry` goes back
-    to `scheduled` at `retry_at`."""
+    to `scheduled` at `retry_at`, on another `(channel, address)` when `switch_to`."""
     await session.execute(
         update(send_ledger)
         .where(send_ledger.c.invitation_id == invitation_id, send_ledger.c.attempt == attempt)
@@ -131,6 +132,8 @@ async def finish_send(
     values: dict[str, Any] = {"status": status}
     if retry_at is not None:
         values = {"status": "scheduled", "send_at": retry_at}
+        if switch_to is not None:
+            values["channel"], values["address"] = switch_to
     elif status == "sent":
         values["sent_at"] = now
     if detail:
@@ -328,3 +331,29 @@ async def cancel_for_erasure(
         .values(address=None, locale=None)
     )
     return [_invitation(row) for row in cancelled]
+
+
+async def provider_attempts(session: AsyncSession, *, invitation_id: uuid.UUID) -> int:
+    """How many times the invitation's current channel was actually tried."""
+    invitation_channel = (
+        select(invitations.c.channel).where(invitations.c.id == invitation_id).scalar_subquery()
+    )
+    count = await session.scalar(
+        select(func.count())
+        .select_from(send_ledger)
+        .where(
+            send_ledger.c.invitation_id == invitation_id,
+            send_ledger.c.channel == invitation_channel,
+            send_ledger.c.state != "abandoned",
+            func.coalesce(send_ledger.c.detail, "") != "circuit_open",
+        )
+    )
+    return int(count or 0)
+
+
+async def tried_channels(session: AsyncSession, *, invitation_id: uuid.UUID) -> set[str]:
+    """Channels the invitation was already tried on."""
+    rows = await session.scalars(
+        select(send_ledger.c.channel).where(send_ledger.c.invitation_id == invitation_id).distinct()
+    )
+    return set(rows.all())

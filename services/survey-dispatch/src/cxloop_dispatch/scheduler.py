@@ -5,27 +5,50 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import structlog
 from cxloop_shared import topics
 from cxloop_shared.config import ConfigCache, localized
 from cxloop_shared.db import transaction
-from cxloop_shared.events import utcnow
+from cxloop_shared.events import Customer, utcnow
 from cxloop_shared.links import AnswerLink, UnsubscribeLink, address_digest, sign
 from cxloop_shared.outbox import Outbox
 from cxloop_shared.scales import scale
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cxloop_dispatch import channels, repository
+from cxloop_dispatch import channels, profiles, repository
+from cxloop_dispatch.breaker import CircuitBreakers, retry_delay
 from cxloop_dispatch.handlers import invitation_changed
+from cxloop_dispatch.policy import (
+    ADDRESS_OF_KIND,
+    customer_zone,
+    effective_window,
+    first_send_time,
+    reachable_channels,
+)
 from cxloop_dispatch.repository import Invitation
 from cxloop_dispatch.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 SENDS = Counter("cxloop_sends_total", "Provider sends by channel and result", ["channel", "result"])
+
+
+CIRCUIT_OPEN = "circuit_open"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a send attempt ended."""
+
+    status: str  # sent | retry | failed | unknown
+    detail: str | None
+    message_id: str | None = None
+    retry_after: float | None = None
+    retry_at: datetime | None = None
 
 
 class Scheduler:
@@ -44,6 +67,10 @@ class Scheduler:
         self._outbox = outbox
         self._settings = settings
         self._slots = asyncio.Semaphore(settings.send_concurrency)
+        self._breakers = CircuitBreakers(
+            threshold=settings.circuit_failures,
+            cooldown=timedelta(seconds=settings.circuit_cooldown_seconds),
+        )
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Work until `stopping` is set; a failing round is logged and retried."""
@@ -102,24 +129,53 @@ class Scheduler:
         return len(claimed)
 
     async def _send(self, invitation: Invitation, attempt: int) -> None:
-        async with self._slots:
-            status, detail, message_id = await self._deliver(invitation, attempt)
+        key = f"{invitation.workspace_id}:{invitation.channel}"
+        blocked_until = self._breakers.open_until(key, utcnow())
+        if blocked_until is not None:
+            # The provider is failing: wait for the circuit without calling it.
+            outcome = Outcome("retry", CIRCUIT_OPEN, retry_at=blocked_until)
+        else:
+            async with self._slots:
+                outcome = await self._deliver(invitation, attempt)
+            if outcome.status == "sent":
+                self._breakers.succeeded(key)
+            elif outcome.status in ("retry", "unknown"):
+                self._breakers.failed(key, utcnow())
         now = utcnow()
-        retry_at = None
-        if status == "retry":
-            retry_at = now + timedelta(seconds=min(10 * 2**attempt, 3600))
-            if invitation.expires_at is None or retry_at >= invitation.expires_at:
-                status, retry_at = "failed", None
+        status, detail, retry_at = outcome.status, outcome.detail, outcome.retry_at
+        switch: tuple[str, str] | None = None
         async with transaction(self._sessions) as session:
+            if status == "retry" and retry_at is None:
+                tries = await repository.provider_attempts(session, invitation_id=invitation.id)
+                if tries < self._settings.send_max_attempts:
+                    delay = retry_delay(
+                        tries,
+                        retry_after=outcome.retry_after,
+                        base=timedelta(seconds=self._settings.retry_base_seconds),
+                    )
+                    retry_at = now + delay
+                else:
+                    status = "failed"
+            if retry_at is not None and (
+                invitation.expires_at is None or retry_at >= invitation.expires_at
+            ):
+                status, retry_at = "failed", None
+            if status == "failed":
+                # The last failure on this channel: the next one in the fallback order.
+                fallback = await self._fallback(session, invitation, now)
+                if fallback is not None:
+                    switch, retry_at = fallback[:2], fallback[2]
+                    detail = f"fallback_from:{invitation.channel}:{detail or 'failed'}"[:200]
             await repository.finish_send(
                 session,
                 invitation_id=invitation.id,
                 attempt=attempt,
                 status=status,
                 detail=detail,
-                provider_message_id=message_id,
+                provider_message_id=outcome.message_id,
                 now=now,
                 retry_at=retry_at,
+                switch_to=switch,
             )
             if retry_at is None:
                 digest = None
@@ -136,15 +192,51 @@ class Scheduler:
                 await self._outbox.add(session, [(topics.INVITATIONS, changed)])
         SENDS.labels(invitation.channel or "", status).inc()
 
-    async def _deliver(
-        self, invitation: Invitation, attempt: int
-    ) -> tuple[str, str | None, str | None]:
+    async def _fallback(
+        self, session: AsyncSession, invitation: Invitation, now: datetime
+    ) -> tuple[str, str, datetime] | None:
+        """The next channel that reaches the customer and was not tried, with its send time."""
+        config = await self._configs.get(invitation.workspace_id)
+        measured = config.survey_for(invitation.touchpoint) if config else None
+        if config is None or measured is None or invitation.expires_at is None:
+            return None
+        policy = measured[0].policy
+        stored = await repository.load_customer(
+            session, workspace_id=invitation.workspace_id, customer_id=invitation.customer_id
+        )
+        profile = profiles.profile(stored)
+        customer = Customer(
+            id=invitation.customer_id,
+            **{
+                name: stored.fields.get(name)
+                for name in ("email", "phone", "timezone", "locale", "preferred_channel")
+            },
+        )
+        tried = await repository.tried_channels(session, invitation_id=invitation.id)
+        tried.add(invitation.channel or "")
+        for name in reachable_channels(
+            customer=customer, order=policy.channels, channels=config.channels
+        ):
+            if name in tried or profile.opted_out_of(name):
+                continue
+            kind = config.channels[name].kind
+            windows = effective_window(policy.send_window, kind)
+            if not windows:
+                continue
+            zone = customer_zone(customer.timezone, config.timezone)
+            send_at = first_send_time(now, windows, zone)
+            address = getattr(customer, ADDRESS_OF_KIND[kind])
+            if send_at < invitation.expires_at and address:
+                return name, address, send_at
+        return None
+
+    async def _deliver(self, invitation: Invitation, attempt: int) -> Outcome:
         config = await self._configs.get(invitation.workspace_id)
         if config is None or invitation.channel not in config.channels:
-            return "failed", "channel_not_configured", None
+            return Outcome("failed", "channel_not_configured")
         survey_config = config.surveys.get(invitation.survey or "")
         if survey_config is None or invitation.address is None:
-            return "failed", "survey_not_configured", None
+            return Outcome("failed", "survey_not_configured")
         link = AnswerLink(
             workspace_id=invitation.workspace_id,
             invitation_id=invitation.id,
@@ -190,6 +282,7 @@ class Scheduler:
         except channels.SendFailed as exc:
             log.warning("send.failed", invitation_id=str(invitation.id), error=exc.detail)
             if exc.ambiguous:
-                return "unknown", "provider_outcome_unknown", None
-            return ("failed" if exc.permanent else "retry"), exc.detail, None
-        return "sent", None, receipt.provider_message_id
+                return Outcome("unknown", "provider_outcome_unknown")
+            status = "failed" if exc.permanent else "retry"
+            return Outcome(status, exc.detail, retry_after=exc.retry_after)
+        return Outcome("sent", None, message_id=receipt.provider_message_id)

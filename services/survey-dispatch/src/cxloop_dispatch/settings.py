@@ -22,4 +22,16 @@ class Settings(ServiceSettings):
         60.0,
         description="After this long a claimed send is presumed orphaned by a dead dispatcher.",
     )
+    send_max_attempts: int = Field(
+        5, ge=1, description="Provider calls per channel before falling back to the next one."
+    )
+    retry_base_seconds: float = Field(
+        10.0, description="First retry delay; doubles per attempt, with jitter, up to an hour."
+    )
+    circuit_failures: int = Field(
+        5, ge=1, description="Failures in a row that open a provider's circuit."
+    )
+    circuit_cooldown_seconds: float = Field(
+        30.0, description="How long an open circuit keeps sends off the provider."
+    )
     brand: str = Field("Sent with cxloop", description="Footer line of survey messages.")
