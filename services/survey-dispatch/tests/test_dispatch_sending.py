@@ -13,11 +13,13 @@ from aiosmtpd.controller import Controller
 from cxloop_devstack.mailcatcher import MailCatcher
 from cxloop_devstack.ports import free_port
 from cxloop_dispatch.breaker import CircuitBreakers, retry_delay
+from cxloop_dispatch.handlers import ResponseHandler
 from cxloop_dispatch.scheduler import Scheduler
 from cxloop_dispatch.settings import Settings
 from cxloop_dispatch.tables import outbox
 from cxloop_shared.config import ConfigCache
-from cxloop_shared.events import Customer, Touchpoint, TouchpointReceived
+from cxloop_shared.events import Customer, ResponseRecorded, Touchpoint, TouchpointReceived
+from cxloop_shared.kafka import Delivery
 from cxloop_shared.outbox import Outbox
 from hypothesis import given
 from hypothesis import strategies as st
@@ -206,3 +208,68 @@ def test_retry_delays_grow_stay_capped_and_honour_retry_after(
     assert delay <= max(ceiling, timedelta(seconds=retry_after or 0))
     if retry_after:
         assert delay >= timedelta(seconds=retry_after)
+
+
+def reminding(port: int) -> dict[str, Any]:
+    document = config(port, port)
+    document["touchpoints"]["checkout"]["policy"]["reminder"] = {"after": "PT1S", "max": 2}
+    return document
+
+
+async def run_scheduler(sending: Scheduler, seconds: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        await sending.requeue_reminders()
+        await sending.send_due()
+        await asyncio.sleep(0.05)
+
+
+async def test_unanswered_invitations_are_reminded_at_most_max_times(
+    handle: Any,
+    configure: Any,
+    sessions: async_sessionmaker[AsyncSession],
+    workspace_id: str,
+    mail: MailCatcher,
+) -> None:
+    await configure(workspace_id, **reminding(mail.smtp_port))
+    await handle([checkout(workspace_id)])
+
+    await run_scheduler(scheduler(sessions), 4.0)
+
+    assert len(mail.messages) == 3, "the invitation and two reminders"
+
+
+async def test_an_answered_invitation_gets_no_reminder(
+    handle: Any,
+    configure: Any,
+    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    workspace_id: str,
+    mail: MailCatcher,
+) -> None:
+    await configure(workspace_id, **reminding(mail.smtp_port))
+    await handle([checkout(workspace_id)])
+    sending = scheduler(sessions)
+    await run_scheduler(sending, 0.3)
+    async with engine.connect() as connection:
+        invitation_id = await connection.scalar(
+            text("select id from dispatch.invitations where workspace_id = :w"),
+            {"w": workspace_id},
+        )
+    answer = ResponseRecorded(
+        workspace_id=workspace_id,
+        response_id=str(invitation_id),
+        invitation_id=invitation_id,
+        customer_id="c-1",
+        touchpoint="checkout",
+        metric="csat",
+        score=5,
+        answered_at=datetime.now(UTC),
+        collected_via="link",
+    )
+    await ResponseHandler(sessions=sessions)([Delivery("cx.responses", 0, 0, answer, [])])
+
+    await run_scheduler(sending, 2.5)
+
+    assert len(mail.messages) == 1

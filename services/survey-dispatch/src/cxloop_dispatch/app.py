@@ -14,7 +14,7 @@ from cxloop_shared.outbox import Outbox
 from cxloop_shared.service import Workers
 from fastapi import FastAPI
 
-from cxloop_dispatch.handlers import CustomerHandler, TouchpointHandler
+from cxloop_dispatch.handlers import CustomerHandler, ResponseHandler, TouchpointHandler
 from cxloop_dispatch.scheduler import Scheduler
 from cxloop_dispatch.settings import Settings
 from cxloop_dispatch.tables import outbox
@@ -53,10 +53,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             handler=CustomerHandler(sessions=sessions, configs=configs, outbox=events),
             producer=dlq_producer,
         )
+        responses = BatchConsumer(
+            settings=settings,
+            topics=[topics.RESPONSES],
+            group_id="dispatch-responses",
+            handler=ResponseHandler(sessions=sessions),
+            producer=dlq_producer,
+        )
         scheduler = Scheduler(sessions=sessions, configs=configs, outbox=events, settings=settings)
         workers = Workers()
         workers.start("touchpoints", consumer.run(), on_stop=consumer.stop)
         workers.start("customers", customers.run(), on_stop=customers.stop)
+        workers.start("responses", responses.run(), on_stop=responses.stop)
         workers.start("scheduler", scheduler.run(workers.stopping))
         workers.start(
             "outbox-relay",

@@ -9,7 +9,13 @@ from datetime import datetime
 from cxloop_shared import topics
 from cxloop_shared.config import ConfigCache, WorkspaceConfig
 from cxloop_shared.db import transaction
-from cxloop_shared.events import CustomerChanged, InvitationChanged, TouchpointReceived, utcnow
+from cxloop_shared.events import (
+    CustomerChanged,
+    InvitationChanged,
+    ResponseRecorded,
+    TouchpointReceived,
+    utcnow,
+)
 from cxloop_shared.kafka import Delivery
 from cxloop_shared.links import address_digest
 from cxloop_shared.outbox import Outbox
@@ -207,3 +213,20 @@ class CustomerHandler:
                     session, workspace_id=workspace_id, customer_id=customer_id, stored=stored
                 )
             await self._outbox.add(session, queued)
+
+
+class ResponseHandler:
+    """Notes answered invitations from `cx.responses`, so they get no more reminders."""
+
+    def __init__(self, *, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def __call__(self, deliveries: Sequence[Delivery]) -> None:
+        answered = [
+            d.event.invitation_id
+            for d in deliveries
+            if isinstance(d.event, ResponseRecorded) and d.event.invitation_id is not None
+        ]
+        if answered:
+            async with transaction(self._sessions) as session:
+                await repository.mark_answered(session, invitation_ids=answered, at=utcnow())

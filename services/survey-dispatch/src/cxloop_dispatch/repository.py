@@ -37,6 +37,7 @@ class Invitation:
     locale: str | None = None
     send_at: datetime | None = None
     expires_at: datetime | None = None
+    reminders_sent: int = 0
 
 
 def _invitation(row: Any) -> Invitation:
@@ -357,3 +358,50 @@ async def tried_channels(session: AsyncSession, *, invitation_id: uuid.UUID) -> 
         select(send_ledger.c.channel).where(send_ledger.c.invitation_id == invitation_id).distinct()
     )
     return set(rows.all())
+
+
+async def mark_answered(
+    session: AsyncSession, *, invitation_ids: Sequence[uuid.UUID], at: datetime
+) -> None:
+    """Answered invitations get no more reminders."""
+    if invitation_ids:
+        await session.execute(
+            update(invitations)
+            .where(invitations.c.id.in_(list(invitation_ids)), invitations.c.answered_at.is_(None))
+            .values(answered_at=at, remind_at=None)
+        )
+
+
+async def set_reminder(session: AsyncSession, *, invitation_id: uuid.UUID, at: datetime) -> None:
+    """When the next reminder of a sent invitation is due."""
+    await session.execute(
+        update(invitations).where(invitations.c.id == invitation_id).values(remind_at=at)
+    )
+
+
+async def requeue_reminders(session: AsyncSession, *, now: datetime, limit: int) -> int:
+    """Due reminders of unanswered invitations go back to `scheduled`, to be sent like
+    the invitation itself (same ledger, retries and fallback); returns how many."""
+    due = (
+        select(invitations.c.id)
+        .where(
+            invitations.c.status == "sent",
+            invitations.c.answered_at.is_(None),
+            invitations.c.remind_at <= now,
+        )
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    result = await session.execute(
+        update(invitations)
+        .where(invitations.c.id.in_(due))
+        .values(
+            status="scheduled",
+            send_at=invitations.c.remind_at,
+            remind_at=None,
+            reminders_sent=invitations.c.reminders_sent + 1,
+            reason="reminder",
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -27,6 +27,7 @@ from cxloop_dispatch.policy import (
     customer_zone,
     effective_window,
     first_send_time,
+    next_reminder,
     reachable_channels,
 )
 from cxloop_dispatch.repository import Invitation
@@ -78,6 +79,7 @@ class Scheduler:
             try:
                 await self.settle_orphans()
                 await self.expire_overdue()
+                await self.requeue_reminders()
                 sent = await self.send_due()
             except Exception as exc:
                 log.warning("scheduler.round_failed", error=repr(exc)[:300])
@@ -117,6 +119,13 @@ class Scheduler:
                     (topics.INVITATIONS, invitation_changed(i, status="expired", at=now))
                     for i in expired
                 ],
+            )
+
+    async def requeue_reminders(self) -> int:
+        """Unanswered invitations whose reminder is due are queued to be sent again."""
+        async with transaction(self._sessions) as session:
+            return await repository.requeue_reminders(
+                session, now=utcnow(), limit=self._settings.send_batch
             )
 
     async def send_due(self) -> int:
@@ -177,6 +186,8 @@ class Scheduler:
                 retry_at=retry_at,
                 switch_to=switch,
             )
+            if status == "sent":
+                await self._plan_reminder(session, invitation, now)
             if retry_at is None:
                 digest = None
                 if status == "sent" and invitation.address:
@@ -191,6 +202,32 @@ class Scheduler:
                 )
                 await self._outbox.add(session, [(topics.INVITATIONS, changed)])
         SENDS.labels(invitation.channel or "", status).inc()
+
+    async def _plan_reminder(
+        self, session: AsyncSession, invitation: Invitation, sent_at: datetime
+    ) -> None:
+        """Set when to remind, if the touchpoint's policy asks for reminders."""
+        config = await self._configs.get(invitation.workspace_id)
+        measured = config.survey_for(invitation.touchpoint) if config else None
+        if config is None or measured is None or invitation.expires_at is None:
+            return
+        policy = measured[0].policy
+        channel = config.channels.get(invitation.channel or "")
+        stored = await repository.load_customer(
+            session, workspace_id=invitation.workspace_id, customer_id=invitation.customer_id
+        )
+        remind_at = next_reminder(
+            sent_at=sent_at,
+            reminder=policy.reminder,
+            reminders_sent=invitation.reminders_sent,
+            answered=False,
+            window=policy.send_window,
+            zone=customer_zone(stored.fields.get("timezone"), config.timezone),
+            channel_kind=channel.kind if channel else "",
+            expires_at=invitation.expires_at,
+        )
+        if remind_at is not None:
+            await repository.set_reminder(session, invitation_id=invitation.id, at=remind_at)
 
     async def _fallback(
         self, session: AsyncSession, invitation: Invitation, now: datetime

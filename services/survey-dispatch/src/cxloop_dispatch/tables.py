@@ -31,11 +31,19 @@ invitations = Table(
     Column("expires_at", DateTime(timezone=True)),
     Column("claimed_at", DateTime(timezone=True)),
     Column("sent_at", DateTime(timezone=True)),
+    Column("remind_at", DateTime(timezone=True)),
+    Column("reminders_sent", Integer, nullable=False, server_default="0"),
+    Column("answered_at", DateTime(timezone=True)),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("workspace_id", "source", "event_id"),
     Index("ix_invitations_due", "send_at", postgresql_where="status = 'scheduled'"),
     Index("ix_invitations_customer", "workspace_id", "customer_id", "send_at"),
+    Index(
+        "ix_invitations_remind",
+        "remind_at",
+        postgresql_where="status = 'sent' and answered_at is null",
+    ),
 )
 
 # Written before each provider call and after its answer: a row left at
