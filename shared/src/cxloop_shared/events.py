@@ -16,6 +16,8 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from cxloop_shared import clock
+
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Key = Annotated[
     str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
@@ -241,5 +243,5 @@ EVENT_TYPES: dict[str, type[CxEvent]] = {
 
 
 def utcnow() -> datetime:
-    """The current time, timezone-aware, in UTC."""
-    return datetime.now(UTC)
+    """The current time, timezone-aware, in UTC (moved by `cxloop_shared.clock` in tests)."""
+    return datetime.now(UTC) + clock.offset()
