@@ -273,3 +273,40 @@ async def test_an_answered_invitation_gets_no_reminder(
     await run_scheduler(sending, 2.5)
 
     assert len(mail.messages) == 1
+
+
+async def test_a_send_that_falls_due_late_waits_for_the_window_instead_of_leaving_at_night(
+    handle: Any,
+    configure: Any,
+    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    workspace_id: str,
+    mail: MailCatcher,
+) -> None:
+    now = datetime.now(UTC)
+    opens = (now + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    document = config(mail.smtp_port, mail.smtp_port)
+    window = {
+        "start": opens.strftime("%H:%M"),
+        "end": (opens + timedelta(hours=1)).strftime("%H:%M"),
+    }
+    document["touchpoints"]["checkout"]["policy"]["send_window"] = window
+    await configure(workspace_id, **document)
+    await handle([checkout(workspace_id)])
+    async with engine.begin() as connection:  # as if a backlog kept it from leaving in time
+        await connection.execute(
+            text("update dispatch.invitations set send_at = now() where workspace_id = :w"),
+            {"w": workspace_id},
+        )
+
+    await scheduler(sessions).send_due()
+
+    assert mail.messages == []
+    async with engine.connect() as connection:
+        status, send_at = (
+            await connection.execute(
+                text("select status, send_at from dispatch.invitations where workspace_id = :w"),
+                {"w": workspace_id},
+            )
+        ).one()
+    assert (status, send_at) == ("scheduled", opens)

@@ -53,6 +53,7 @@ def invitation_for(
         channel=decision.channel,
         address=address,
         locale=event.customer.locale,
+        timezone=event.customer.timezone or (config.timezone if config else None),
         send_at=decision.send_at,
         expires_at=decision.expires_at,
     )

@@ -35,6 +35,7 @@ class Invitation:
     channel: str | None = None
     address: str | None = None
     locale: str | None = None
+    timezone: str | None = None
     send_at: datetime | None = None
     expires_at: datetime | None = None
     reminders_sent: int = 0
@@ -329,7 +330,7 @@ async def cancel_for_erasure(
     await session.execute(
         update(invitations)
         .where(invitations.c.workspace_id == workspace_id, invitations.c.customer_id == customer_id)
-        .values(address=None, locale=None)
+        .values(address=None, locale=None, timezone=None)
     )
     return [_invitation(row) for row in cancelled]
 
@@ -346,7 +347,9 @@ async def provider_attempts(session: AsyncSession, *, invitation_id: uuid.UUID) 
             send_ledger.c.invitation_id == invitation_id,
             send_ledger.c.channel == invitation_channel,
             send_ledger.c.state != "abandoned",
-            func.coalesce(send_ledger.c.detail, "") != "circuit_open",
+            func.coalesce(send_ledger.c.detail, "").notin_(
+                ["circuit_open", "quiet_hours_deferred"]
+            ),
         )
     )
     return int(count or 0)

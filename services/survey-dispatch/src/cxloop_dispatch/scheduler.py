@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import structlog
 from cxloop_shared import topics
-from cxloop_shared.config import ConfigCache, localized
+from cxloop_shared.config import ConfigCache, WorkspaceConfig, localized
 from cxloop_shared.db import transaction
 from cxloop_shared.events import Customer, utcnow
 from cxloop_shared.links import AnswerLink, UnsubscribeLink, address_digest, sign
@@ -39,6 +39,7 @@ SENDS = Counter("cxloop_sends_total", "Provider sends by channel and result", ["
 
 
 CIRCUIT_OPEN = "circuit_open"
+DEFERRED = "deferred"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,8 @@ class Scheduler:
                 self._breakers.failed(key, utcnow())
         now = utcnow()
         status, detail, retry_at = outcome.status, outcome.detail, outcome.retry_at
+        if status == DEFERRED:
+            status = "retry"
         switch: tuple[str, str] | None = None
         async with transaction(self._sessions) as session:
             if status == "retry" and retry_at is None:
@@ -267,6 +270,19 @@ class Scheduler:
                 return name, address, send_at
         return None
 
+    def _window_opens(self, invitation: Invitation, config: WorkspaceConfig) -> datetime | None:
+        """When the send window next opens, if it is closed now; None if it is open."""
+        measured = config.survey_for(invitation.touchpoint)
+        channel = config.channels.get(invitation.channel or "")
+        if measured is None or channel is None:
+            return None
+        windows = effective_window(measured[0].policy.send_window, channel.kind)
+        now = utcnow()
+        if not windows:
+            return None
+        opens = first_send_time(now, windows, customer_zone(invitation.timezone, config.timezone))
+        return opens if opens > now else None
+
     async def _deliver(self, invitation: Invitation, attempt: int) -> Outcome:
         config = await self._configs.get(invitation.workspace_id)
         if config is None or invitation.channel not in config.channels:
@@ -274,6 +290,10 @@ class Scheduler:
         survey_config = config.surveys.get(invitation.survey or "")
         if survey_config is None or invitation.address is None:
             return Outcome("failed", "survey_not_configured")
+        opens_at = self._window_opens(invitation, config)
+        if opens_at is not None:
+            # Late (a backlog, an outage): never at night, wait for the window instead.
+            return Outcome(DEFERRED, "quiet_hours_deferred", retry_at=opens_at)
         link = AnswerLink(
             workspace_id=invitation.workspace_id,
             invitation_id=invitation.id,

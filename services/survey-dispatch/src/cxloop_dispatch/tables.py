@@ -27,6 +27,7 @@ invitations = Table(
     Column("channel", Text),
     Column("address", Text),
     Column("locale", Text),
+    Column("timezone", Text),
     Column("send_at", DateTime(timezone=True)),
     Column("expires_at", DateTime(timezone=True)),
     Column("claimed_at", DateTime(timezone=True)),

@@ -1,4 +1,5 @@
-"""Reminders: when the next one is due, how many went out, and whether an answer came.
+"""Reminders (when the next is due, how many went out, whether an answer came), and the
+time zone a send must respect.
 
 Revision ID: 0003
 """
@@ -26,6 +27,7 @@ def upgrade() -> None:
     op.add_column(
         "invitations", sa.Column("answered_at", sa.DateTime(timezone=True)), schema=SCHEMA
     )
+    op.add_column("invitations", sa.Column("timezone", sa.Text), schema=SCHEMA)
     op.create_index(
         "ix_invitations_remind",
         "invitations",
@@ -37,5 +39,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_invitations_remind", "invitations", schema=SCHEMA)
-    for column in ("answered_at", "reminders_sent", "remind_at"):
+    for column in ("timezone", "answered_at", "reminders_sent", "remind_at"):
         op.drop_column("invitations", column, schema=SCHEMA)
