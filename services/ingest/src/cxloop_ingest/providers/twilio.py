@@ -1,12 +1,10 @@
 """Twilio's request signature, and Twilio Flex TaskRouter event callbacks.
 
-`X-Twilio-Signature` is base64(HMAC-SHA1(auth token, URL + every POST form
-parameter's name and value, sorted by name)). For a JSON body Twilio adds
-`bodySHA256=<hex sha256 of the body>` to the query string and signs the URL alone.
-Twilio's own validators try the URL both with and without the scheme's default
-port, because Twilio is not consistent about it; so does `twilio_signature_valid`,
-which the SMS-reply endpoint shares. The scheme signs no timestamp: replays are
-caught by the dedupe on the event `Sid`.
+`X-Twilio-Signature` (URL plus sorted form parameters, HMAC-SHA1 with the auth token)
+is checked by `twilio_signature_valid`, which lives in `cxloop_shared.twilio` because
+dispatch verifies Twilio's delivery reports with it too; it is re-exported here for
+the SMS-reply endpoint. The scheme signs no timestamp: replays are caught by the
+dedupe on the event `Sid`.
 
 A TaskRouter event callback is form-encoded: `EventType` (task.completed…), `Sid`
 (the event, EV…), `Timestamp` (unix), `TaskSid`, `TaskAttributes` (a JSON string
@@ -16,22 +14,22 @@ with the customer: `customers.{external_id,email,phone}`, `from`, `caller`…),
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from cxloop_shared.config import SourceConfig
 from cxloop_shared.events import Customer
+from cxloop_shared.twilio import twilio_signature_valid
 
 from cxloop_ingest.providers import common
 from cxloop_ingest.providers.base import Delivery, Mapped, PayloadRejected, SignatureRejected
-from cxloop_ingest.providers.signing import decode_signature, digest, require_header
+from cxloop_ingest.providers.signing import require_header
 
-_DEFAULT_PORTS = {"https": 443, "http": 80}
+__all__ = ["TwilioFlexAdapter", "twilio_signature_valid"]
+
 _CHANNELS = {
     "voice": "voice",
     "phone": "voice",
@@ -45,53 +43,6 @@ _CHANNELS = {
     "gbm": "messaging",
     "line": "messaging",
 }
-
-
-def twilio_signature_valid(
-    *,
-    url: str,
-    params: Mapping[str, str] | Sequence[tuple[str, str]],
-    signature: str,
-    secrets: Sequence[str],
-    body: bytes | None = None,
-) -> bool:
-    """Whether some auth token in `secrets` signed this request as Twilio does.
-
-    `params` are the decoded POST form parameters (none for a JSON body). When the
-    URL carries `bodySHA256`, `body` must be given and must hash to it.
-    """
-    pairs = sorted(params.items() if isinstance(params, Mapping) else params)
-    signed_params = "".join(name + value for name, value in pairs)
-    claimed = decode_signature(signature, "base64")
-    if claimed is None:
-        return False
-    body_hashes = parse_qs(urlsplit(url).query).get("bodySHA256")
-    body_ok = True
-    if body_hashes:
-        computed = hashlib.sha256(body or b"").hexdigest().encode()
-        body_ok = body is not None and hmac.compare_digest(computed, body_hashes[0].encode())
-    matched = False
-    for secret in secrets:
-        for variant in _url_variants(url):
-            expected = digest(secret, (variant + signed_params).encode(), "sha1")
-            matched |= hmac.compare_digest(expected, claimed)
-    return matched and body_ok
-
-
-def _url_variants(url: str) -> list[str]:
-    """The URL as given, without its port and with the scheme's default port."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:  # an IPv6 literal keeps its brackets
-        host = f"[{host}]"
-    userinfo = parts.netloc.rpartition("@")[0]
-    prefix = f"{userinfo}@" if userinfo else ""
-    without = urlunsplit(parts._replace(netloc=f"{prefix}{host}"))
-    variants = [url, without]
-    port = _DEFAULT_PORTS.get(parts.scheme)
-    if port is not None:
-        variants.append(urlunsplit(parts._replace(netloc=f"{prefix}{host}:{port}")))
-    return list(dict.fromkeys(variants))
 
 
 class TwilioFlexAdapter:

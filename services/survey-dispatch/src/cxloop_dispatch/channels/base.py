@@ -36,13 +36,25 @@ class SendReceipt:
 
 class SendFailed(Exception):
     """The send did not succeed. `permanent`: the provider refused it, do not retry.
-    `ambiguous`: it failed after the hand-over, so the provider may have it: never resend."""
+    `ambiguous`: it failed after the hand-over, so the provider may have it: never resend.
+    `retry_after`: seconds the provider asked us to wait (its `Retry-After`), if it said.
 
-    def __init__(self, detail: str, *, permanent: bool, ambiguous: bool = False) -> None:
+    `detail` is for logs and the invitation's reason: it never holds a credential, an
+    address or the message text."""
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        permanent: bool,
+        ambiguous: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.permanent = permanent
         self.ambiguous = ambiguous
+        self.retry_after = retry_after
 
 
 class Channel(Protocol):
