@@ -238,6 +238,9 @@ async def test_unanswered_invitations_are_reminded_at_most_max_times(
     await run_scheduler(scheduler(sessions), 4.0)
 
     assert len(mail.messages) == 3, "the invitation and two reminders"
+    ids = [str(m["Message-ID"]).strip("<>").split("@")[0] for m in mail.messages]
+    assert len(set(ids)) == 3, "each reminder is a message of its own"
+    assert ids[1:] == [f"{ids[0]}.r1", f"{ids[0]}.r2"]
 
 
 async def test_an_answered_invitation_gets_no_reminder(

@@ -14,6 +14,7 @@ from cxloop_shared.outbox import Outbox
 from cxloop_shared.service import Workers
 from fastapi import FastAPI
 
+from cxloop_dispatch import endpoints
 from cxloop_dispatch.handlers import CustomerHandler, ResponseHandler, TouchpointHandler
 from cxloop_dispatch.scheduler import Scheduler
 from cxloop_dispatch.settings import Settings
@@ -73,6 +74,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
         )
         app.state.engine = engine
+        app.state.settings = settings
+        app.state.sessions = sessions
+        app.state.configs = configs
+        app.state.outbox = events
         app.state.consumer = consumer
         try:
             yield
@@ -92,4 +97,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise RuntimeError("not consuming yet")
 
     install_probes(app, service="dispatch", readiness=[database, kafka_consumer])
+    app.include_router(endpoints.router)
     return app

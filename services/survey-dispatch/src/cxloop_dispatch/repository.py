@@ -408,3 +408,27 @@ async def requeue_reminders(session: AsyncSession, *, now: datetime, limit: int)
         )
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def record_delivery(
+    session: AsyncSession, *, invitation_id: uuid.UUID, workspace_id: str, delivery: str
+) -> Invitation | None:
+    """Note the provider's delivery report on a sent invitation; None if there is none such.
+
+    A report never goes back from `failed` to `delivered`; repeated reports change nothing.
+    """
+    row = (
+        await session.execute(
+            update(invitations)
+            .where(
+                invitations.c.id == invitation_id,
+                invitations.c.workspace_id == workspace_id,
+                invitations.c.status == "sent",
+                func.coalesce(invitations.c.delivery, "") != "failed",
+                func.coalesce(invitations.c.delivery, "") != delivery,
+            )
+            .values(delivery=delivery)
+            .returning(*invitations.c)
+        )
+    ).first()
+    return _invitation(row) if row else None

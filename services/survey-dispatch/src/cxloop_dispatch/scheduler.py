@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cxloop_dispatch import channels, profiles, repository
 from cxloop_dispatch.breaker import CircuitBreakers, retry_delay
+from cxloop_dispatch.endpoints import callback_path
 from cxloop_dispatch.handlers import invitation_changed
 from cxloop_dispatch.policy import (
     ADDRESS_OF_KIND,
@@ -325,6 +326,7 @@ class Scheduler:
             answer_url=f"{public_url}/r/{token}",
             brand=self._settings.brand,
             unsubscribe_url=f"{public_url}/u/{sign(unsubscribe, secret=secret)}",
+            reminder=invitation.reminders_sent,
         )
 
         async def handing_over() -> None:
@@ -334,7 +336,13 @@ class Scheduler:
                 )
 
         try:
-            channel = channels.build(config.channels[invitation.channel])
+            callback = None
+            if self._settings.callback_url:
+                path = callback_path(invitation.workspace_id, invitation.channel, invitation.id)
+                callback = f"{self._settings.callback_url.rstrip('/')}{path}"
+            channel = channels.build(
+                config.channels[invitation.channel], sms_status_callback=callback
+            )
             receipt = await channel.send(survey, handing_over=handing_over)
         except channels.SendFailed as exc:
             log.warning("send.failed", invitation_id=str(invitation.id), error=exc.detail)

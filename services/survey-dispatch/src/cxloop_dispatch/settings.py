@@ -13,6 +13,13 @@ class Settings(ServiceSettings):
     public_url: str = Field(
         "http://127.0.0.1:8001", description="Ingest's public base URL, for answer links."
     )
+    callback_url: str | None = Field(
+        None,
+        description=(
+            "Dispatch's own public base URL, for provider delivery reports (Twilio status "
+            "callbacks); without it providers report nothing back."
+        ),
+    )
     scheduler_poll_seconds: float = Field(
         0.5, description="How often due invitations are looked for."
     )

@@ -35,6 +35,7 @@ invitations = Table(
     Column("remind_at", DateTime(timezone=True)),
     Column("reminders_sent", Integer, nullable=False, server_default="0"),
     Column("answered_at", DateTime(timezone=True)),
+    Column("delivery", Text),  # the provider's delivery report: delivered | failed
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("workspace_id", "source", "event_id"),

@@ -25,6 +25,15 @@ class Survey:
     answer_url: str
     brand: str
     unsubscribe_url: str | None = None
+    reminder: int = 0  # 0 for the invitation itself, then 1, 2… for its reminders
+
+    @property
+    def message_key(self) -> str:
+        """Stable per message: the same on a retry, different for each reminder, so a
+        provider or receiver deduplicating by it drops resends but not reminders."""
+        if self.reminder == 0:
+            return str(self.invitation_id)
+        return f"{self.invitation_id}.r{self.reminder}"
 
 
 @dataclass(frozen=True, slots=True)

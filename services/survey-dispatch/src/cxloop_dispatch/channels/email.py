@@ -30,7 +30,7 @@ def compose(survey: Survey, *, sender: str) -> EmailMessage:
     message["Date"] = formatdate(localtime=False)
     domain = parseaddr(sender)[1].partition("@")[2] or "cxloop.local"
     # Stable per invitation, so a provider or a mailbox can spot a resend.
-    message["Message-ID"] = f"<{survey.invitation_id}@{domain}>"
+    message["Message-ID"] = f"<{survey.message_key}@{domain}>"
     if survey.unsubscribe_url:
         # RFC 8058: mail clients show an unsubscribe button that POSTs without a session.
         message["List-Unsubscribe"] = f"<{survey.unsubscribe_url}>"

@@ -164,7 +164,7 @@ class SmsChannel:
             errors=TWILIO_ERRORS,
             handing_over=handing_over,
             timeouts=self._timeouts,
-            headers={"I-Twilio-Idempotency-Token": str(survey.invitation_id)},
+            headers={"I-Twilio-Idempotency-Token": survey.message_key},
             auth=(self._account_sid, self._auth_token),
             form=form,
         )

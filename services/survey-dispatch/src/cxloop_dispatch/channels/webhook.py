@@ -80,7 +80,7 @@ class WebhookChannel:
         # Whole seconds, so `timestamp` and the signed `webhook-timestamp` agree.
         at = self._clock().astimezone(UTC).replace(microsecond=0)
         body = http.json_bytes(invitation_event(survey, at=at))
-        message_id = str(survey.invitation_id)
+        message_id = survey.message_key
         headers = {
             **http.JSON_CONTENT,
             "webhook-id": message_id,

@@ -1,5 +1,5 @@
 """Reminders (when the next is due, how many went out, whether an answer came), and the
-time zone a send must respect.
+time zone a send must respect, and the provider's delivery report.
 
 Revision ID: 0003
 """
@@ -28,6 +28,7 @@ def upgrade() -> None:
         "invitations", sa.Column("answered_at", sa.DateTime(timezone=True)), schema=SCHEMA
     )
     op.add_column("invitations", sa.Column("timezone", sa.Text), schema=SCHEMA)
+    op.add_column("invitations", sa.Column("delivery", sa.Text), schema=SCHEMA)
     op.create_index(
         "ix_invitations_remind",
         "invitations",
@@ -39,5 +40,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_invitations_remind", "invitations", schema=SCHEMA)
-    for column in ("timezone", "answered_at", "reminders_sent", "remind_at"):
+    for column in ("delivery", "timezone", "answered_at", "reminders_sent", "remind_at"):
         op.drop_column("invitations", column, schema=SCHEMA)
