@@ -15,15 +15,28 @@ from cxloop_devstack.postgres import EmbeddedPostgres
 from cxloop_devstack.services import SERVICES, prepare_stack
 from cxloop_devstack.stack import StackSettings, start_services
 
-from bench import ingest
-from bench.runner import save, table
+from bench import dispatch, ingest
+from bench.runner import Load, save, table
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each load run")
     parser.add_argument("--concurrency", type=int, default=16, help="clients in each load run")
+    parser.add_argument(
+        "--dispatch-events",
+        type=int,
+        default=dispatch.EVENTS,
+        help="touchpoints the dispatcher works through",
+    )
+    parser.add_argument(
+        "--only", choices=("ingest", "dispatch"), help="run one benchmark (default: both)"
+    )
     args = parser.parse_args()
+    run_ingest = args.only in (None, "ingest")
+    run_dispatch = args.only in (None, "dispatch")
+    loads: list[Load] = []
+    dispatched: dispatch.DispatchResults | None = None
     with tempfile.TemporaryDirectory(prefix="cxloop-bench-") as tmp:
         postgres = EmbeddedPostgres(Path(tmp) / "postgres")
         broker = choose_broker(Path(tmp) / "kafka")
@@ -38,33 +51,75 @@ def main() -> None:
                 kafka_idempotence=broker.supports_idempotence,
                 admin_token=secrets.token_urlsafe(24),
                 ports={spec.name: free_port() for spec in SERVICES},
-                extra={"ingest": {"CXLOOP_LOG_LEVEL": "WARNING"}},
+                extra={
+                    "ingest": {"CXLOOP_LOG_LEVEL": "WARNING"},
+                    "dispatch": dispatch.SERVICE_ENVIRONMENT,
+                },
             )
-            services = start_services(settings, Path(tmp) / "logs", names=("gateway", "ingest"))
-            ingest_key = _ingest_key(settings)
-            loads = asyncio.run(
-                ingest.run(
-                    ingest_url=settings.url("ingest"),
-                    ingest_key=ingest_key,
-                    seconds=args.seconds,
-                    concurrency=args.concurrency,
+            names = ("gateway", "ingest") if run_ingest else ("gateway",)
+            services = start_services(settings, Path(tmp) / "logs", names=names)
+            if run_ingest:
+                ingest_key = _ingest_key(settings)
+                loads = asyncio.run(
+                    ingest.run(
+                        ingest_url=settings.url("ingest"),
+                        ingest_key=ingest_key,
+                        seconds=args.seconds,
+                        concurrency=args.concurrency,
+                    )
                 )
-            )
-            raw = asyncio.run(
-                ingest.raw_producer(
-                    bootstrap=bootstrap,
-                    idempotence=broker.supports_idempotence,
-                    seconds=args.seconds,
+                raw = asyncio.run(
+                    ingest.raw_producer(
+                        bootstrap=bootstrap,
+                        idempotence=broker.supports_idempotence,
+                        seconds=args.seconds,
+                    )
                 )
-            )
+                loads.append(raw)
+            if run_dispatch:
+                dispatched = asyncio.run(
+                    dispatch.run(
+                        settings=settings,
+                        log_dir=Path(tmp) / "logs",
+                        events=args.dispatch_events,
+                        idempotence=broker.supports_idempotence,
+                    )
+                )
         finally:
             for process in services.values():
                 process.stop()
             broker.stop()
             postgres.stop()
-    baseline, single, batch = loads
-    rows = [load.summary() for load in [*loads, raw]]
-    ratios = {
+    results: dict[str, object] = {"broker": broker.name}
+    ratios: dict[str, float] = {}
+    tables = []
+    if loads:
+        rows = [load.summary() for load in loads]
+        ratios |= _ingest_ratios(*loads)
+        results["loads"] = rows
+        tables.append(table(rows))
+    if dispatched is not None:
+        rows = dispatched.rows()
+        ratios |= dispatched.ratios()
+        results["dispatch"] = {
+            "events": args.dispatch_events,
+            "batch_size": dispatch.BATCH_SIZE,
+            "rows": rows,
+            "details": dispatched.details,
+        }
+        tables.append(table(rows))
+    ratios = {name: round(value, 3) for name, value in ratios.items()}
+    path = save(results | {"ratios": ratios})
+    print("\n\n".join(tables))
+    if dispatched is not None:
+        print(", ".join(f"{name}: {value}" for name, value in dispatched.details.items()))
+    for name, value in ratios.items():
+        print(f"{name}: {value}")
+    print(f"results: {path}")
+
+
+def _ingest_ratios(baseline: Load, single: Load, batch: Load, raw: Load) -> dict[str, float]:
+    return {
         "single_event_rate_vs_empty_endpoint": single.rate / baseline.rate,
         "single_event_p99_vs_empty_endpoint_p99": single.percentile(0.99)
         / baseline.percentile(0.99),
@@ -73,12 +128,6 @@ def main() -> None:
         "single_events_per_s_vs_raw_producer": single.item_rate / raw.item_rate,
         "batched_events_per_s_vs_raw_producer": batch.item_rate / raw.item_rate,
     }
-    ratios = {name: round(value, 3) for name, value in ratios.items()}
-    path = save({"broker": broker.name, "loads": rows, "ratios": ratios})
-    print(table(rows))
-    for name, value in ratios.items():
-        print(f"{name}: {value}")
-    print(f"results: {path}")
 
 
 def _ingest_key(settings: StackSettings) -> str:

@@ -60,6 +60,35 @@ class Load:
         }
 
 
+@dataclass
+class Throughput:
+    """What working through a fixed amount of items measured: how many, in how long, in how
+    many batches."""
+
+    name: str
+    items: int
+    seconds: float
+    batches: int | None = None
+
+    @property
+    def item_rate(self) -> float:
+        """Items (records, rows, decisions) per second."""
+        return self.items / self.seconds
+
+    def summary(self) -> dict[str, float | int | str]:
+        """The figures kept in the JSON results; batch figures only where they were seen."""
+        row: dict[str, float | int | str] = {
+            "name": self.name,
+            "items": self.items,
+            "seconds": round(self.seconds, 3),
+            "items_per_s": round(self.item_rate, 1),
+        }
+        if self.batches:
+            row["batches"] = self.batches
+            row["ms_per_batch"] = round(self.seconds * 1000 / self.batches, 2)
+        return row
+
+
 async def closed_loop(
     name: str,
     request: Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]],
