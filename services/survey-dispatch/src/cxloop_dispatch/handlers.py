@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cxloop_shared import topics
 from cxloop_shared.config import ConfigCache, WorkspaceConfig
@@ -22,7 +22,8 @@ from cxloop_shared.outbox import Outbox
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cxloop_dispatch import profiles, repository
-from cxloop_dispatch.policy import ADDRESS_OF_KIND, Decision, Profile, Sent, decide
+from cxloop_dispatch.policy import ADDRESS_OF_KIND, Decision, Sent, decide
+from cxloop_dispatch.profiles import StoredCustomer
 from cxloop_dispatch.repository import Invitation
 
 
@@ -36,10 +37,7 @@ def invitation_for(
         kind = config.channels[decision.channel].kind
         address = getattr(event.customer, ADDRESS_OF_KIND[kind], None)
     return Invitation(
-        # Derived from the event, so a redelivered event maps to the same invitation.
-        id=uuid.uuid5(
-            uuid.NAMESPACE_URL, f"cxloop:{touchpoint.workspace_id}:{touchpoint.source}:{event.id}"
-        ),
+        id=invitation_id(touchpoint),
         workspace_id=touchpoint.workspace_id,
         source=touchpoint.source,
         event_id=event.id,
@@ -82,13 +80,17 @@ def invitation_changed(
     )
 
 
+CustomerKey = tuple[str, str]  # (workspace_id, customer_id)
+
+
 class TouchpointHandler:
     """Handles a consumed batch of touchpoints in one transaction.
 
-    For each touchpoint: fold the customer's fields into their profile, load what
-    the policy needs (profile, opt-outs by address, fatigue history), decide, and
-    store the decision with its event. Invitations decided earlier in the same
-    batch are already in the history of later ones.
+    What the policy needs for the whole batch (profiles, opt-outs by address,
+    fatigue history, which events were decided before) is loaded in a few
+    statements, the decisions are taken in memory in the batch's order, and the
+    invitations are written in one statement. Invitations decided earlier in the
+    batch count in the fatigue history of later ones.
     """
 
     def __init__(
@@ -106,62 +108,115 @@ class TouchpointHandler:
 
     async def __call__(self, deliveries: Sequence[Delivery]) -> None:
         now = utcnow()
+        touchpoints = [d.event for d in deliveries if isinstance(d.event, TouchpointReceived)]
+        if not touchpoints:
+            return
+        configs = {t.workspace_id: await self._configs.get(t.workspace_id) for t in touchpoints}
         async with transaction(self._sessions) as session:
-            queued: list[tuple[str, InvitationChanged]] = []
-            for delivery in deliveries:
-                touchpoint = delivery.event
-                if not isinstance(touchpoint, TouchpointReceived):
-                    continue
-                config = await self._configs.get(touchpoint.workspace_id)
-                touchpoint, profile, history = await self._inputs(session, touchpoint, config, now)
+            decided = await repository.existing_invitations(
+                session, [invitation_id(t) for t in touchpoints]
+            )
+            keys = sorted({(t.workspace_id, t.event.customer.id) for t in touchpoints})
+            stored = await repository.load_customers(session, keys)
+            changed = {
+                key
+                for t in touchpoints
+                if profiles.observe(
+                    stored[key := (t.workspace_id, t.event.customer.id)],
+                    t.event.customer,
+                    t.event.occurred_at,
+                )
+            }
+            blocked = await repository.opted_out_addresses(session, self._digests(stored).values())
+            histories = await repository.fatigue_histories(
+                session, keys, since=self._since(touchpoints, configs, now)
+            )
+            invitations: list[Invitation] = []
+            for touchpoint in touchpoints:
+                if invitation_id(touchpoint) in decided:
+                    continue  # a redelivery: the first decision stands
+                decided.add(invitation_id(touchpoint))
+                key = (touchpoint.workspace_id, touchpoint.event.customer.id)
+                config = configs[touchpoint.workspace_id]
+                touchpoint = with_known_customer(touchpoint, stored[key])
+                digests = self._digests({key: stored[key]}).get(key, ())
+                profile = profiles.profile(
+                    stored[key],
+                    blocked_channels=frozenset().union(
+                        *(blocked.get((key[0], d), frozenset()) for d in digests)
+                    ),
+                )
                 decision = decide(
-                    touchpoint=touchpoint, config=config, now=now, profile=profile, history=history
+                    touchpoint=touchpoint,
+                    config=config,
+                    now=now,
+                    profile=profile,
+                    history=histories.get(key, []),
                 )
                 invitation = invitation_for(touchpoint, decision, config)
-                if await repository.add_invitation(session, invitation):
-                    changed = invitation_changed(invitation, status=invitation.status, at=now)
-                    queued.append((topics.INVITATIONS, changed))
-            await self._outbox.add(session, queued)
-
-    async def _inputs(
-        self,
-        session: AsyncSession,
-        touchpoint: TouchpointReceived,
-        config: WorkspaceConfig | None,
-        now: datetime,
-    ) -> tuple[TouchpointReceived, Profile, list[Sent]]:
-        event, workspace_id = touchpoint.event, touchpoint.workspace_id
-        stored = await repository.load_customer(
-            session, workspace_id=workspace_id, customer_id=event.customer.id
-        )
-        if profiles.observe(stored, event.customer, event.occurred_at):
-            await repository.save_customer(
-                session, workspace_id=workspace_id, customer_id=event.customer.id, stored=stored
-            )
-        # The newest observation of each field, whichever event it came from.
-        known = {name: stored.fields.get(name) for name in profiles.FIELDS}
-        customer = event.customer.model_copy(update=known)
-        touchpoint = touchpoint.model_copy(
-            update={"event": event.model_copy(update={"customer": customer})}
-        )
-        digests = [
-            address_digest(address, workspace_id=workspace_id, secret=self._secret)
-            for address in (customer.phone, customer.email)
-            if address
-        ]
-        blocked = await repository.channels_opted_out_by_address(
-            session, workspace_id=workspace_id, digests=digests
-        )
-        history: list[Sent] = []
-        if config and config.fatigue:
-            longest = max(rule.per for rule in config.fatigue)
-            history = await repository.fatigue_history(
+                invitations.append(invitation)
+                if decision.outcome == "scheduled" and decision.send_at is not None:
+                    histories.setdefault(key, []).append(
+                        Sent(
+                            touchpoint=invitation.touchpoint,
+                            survey=invitation.survey or "",
+                            channel=invitation.channel or "",
+                            at=decision.send_at,
+                        )
+                    )
+            await repository.add_invitations(session, invitations)
+            await repository.save_customers(session, {key: stored[key] for key in changed})
+            await self._outbox.add(
                 session,
-                workspace_id=workspace_id,
-                customer_id=customer.id,
-                since=min(now, event.occurred_at) - longest,
+                [
+                    (topics.INVITATIONS, invitation_changed(i, status=i.status, at=now))
+                    for i in invitations
+                ],
             )
-        return touchpoint, profiles.profile(stored, blocked_channels=blocked), history
+
+    def _digests(
+        self, stored: dict[CustomerKey, StoredCustomer]
+    ) -> dict[CustomerKey, tuple[str, ...]]:
+        """Each customer's known addresses as keyed digests, for opt-outs by address."""
+        return {
+            key: tuple(
+                address_digest(address, workspace_id=key[0], secret=self._secret)
+                for address in (customer.fields.get("phone"), customer.fields.get("email"))
+                if address
+            )
+            for key, customer in stored.items()
+        }
+
+    @staticmethod
+    def _since(
+        touchpoints: Sequence[TouchpointReceived],
+        configs: dict[str, WorkspaceConfig | None],
+        now: datetime,
+    ) -> datetime:
+        """How far back fatigue rules can look for any touchpoint in the batch."""
+        longest = max(
+            (rule.per for c in configs.values() if c for rule in c.fatigue), default=timedelta(0)
+        )
+        earliest = min(t.event.occurred_at for t in touchpoints)
+        return min(now, earliest) - longest
+
+
+def invitation_id(touchpoint: TouchpointReceived) -> uuid.UUID:
+    """Derived from the event, so a redelivered event maps to the same invitation."""
+    return uuid.uuid5(
+        uuid.NAMESPACE_URL,
+        f"cxloop:{touchpoint.workspace_id}:{touchpoint.source}:{touchpoint.event.id}",
+    )
+
+
+def with_known_customer(
+    touchpoint: TouchpointReceived, stored: StoredCustomer
+) -> TouchpointReceived:
+    """The touchpoint with the newest observation of each customer field, from any event."""
+    event = touchpoint.event
+    known = {name: stored.fields.get(name) for name in profiles.FIELDS}
+    customer = event.customer.model_copy(update=known)
+    return touchpoint.model_copy(update={"event": event.model_copy(update={"customer": customer})})
 
 
 class CustomerHandler:

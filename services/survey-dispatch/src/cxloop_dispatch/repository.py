@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,14 +43,6 @@ class Invitation:
 
 def _invitation(row: Any) -> Invitation:
     return Invitation(**{field: getattr(row, field) for field in Invitation.__slots__})
-
-
-async def add_invitation(session: AsyncSession, invitation: Invitation) -> bool:
-    """Store a new invitation; False when the event was already decided (a redelivery)."""
-    values = {field: getattr(invitation, field) for field in Invitation.__slots__}
-    statement = insert(invitations).values(values).on_conflict_do_nothing()
-    result = await session.execute(statement.returning(invitations.c.id))
-    return result.first() is not None
 
 
 async def claim_due(
@@ -207,57 +199,15 @@ async def load_customer(
     session: AsyncSession, *, workspace_id: str, customer_id: str
 ) -> StoredCustomer:
     """The customer's stored profile, locked until the transaction ends (empty if new)."""
-    row = (
-        await session.execute(
-            select(customers)
-            .where(customers.c.workspace_id == workspace_id, customers.c.customer_id == customer_id)
-            .with_for_update()
-        )
-    ).first()
-    if row is None:
-        return StoredCustomer()
-    return StoredCustomer(
-        fields=dict(row.fields),
-        field_times=dict(row.field_times),
-        consent=dict(row.opted_out),
-        erased_at=row.erased_at,
-    )
+    key = (workspace_id, customer_id)
+    return (await load_customers(session, [key]))[key]
 
 
 async def save_customer(
     session: AsyncSession, *, workspace_id: str, customer_id: str, stored: StoredCustomer
 ) -> None:
     """Write the profile back."""
-    values = {
-        "fields": stored.fields,
-        "field_times": stored.field_times,
-        "opted_out": stored.consent,
-        "erased_at": stored.erased_at,
-        "updated_at": func.now(),
-    }
-    statement = insert(customers).values(
-        workspace_id=workspace_id, customer_id=customer_id, **values
-    )
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[customers.c.workspace_id, customers.c.customer_id], set_=values
-        )
-    )
-
-
-async def channels_opted_out_by_address(
-    session: AsyncSession, *, workspace_id: str, digests: Sequence[str]
-) -> frozenset[str]:
-    """Channels on which one of the addresses (by digest) asked not to be contacted."""
-    if not digests:
-        return frozenset()
-    rows = await session.scalars(
-        select(address_opt_outs.c.channel).where(
-            address_opt_outs.c.workspace_id == workspace_id,
-            address_opt_outs.c.address_digest.in_(list(digests)),
-        )
-    )
-    return frozenset(rows.all())
+    await save_customers(session, {(workspace_id, customer_id): stored})
 
 
 async def set_address_opt_out(
@@ -290,22 +240,6 @@ async def set_address_opt_out(
 
 
 FATIGUE_STATUSES = ("scheduled", "sending", "sent", "unknown")
-
-
-async def fatigue_history(
-    session: AsyncSession, *, workspace_id: str, customer_id: str, since: datetime
-) -> list[Sent]:
-    """The customer's invitations that count against fatigue rules, from `since` on."""
-    at = func.coalesce(invitations.c.sent_at, invitations.c.send_at)
-    rows = await session.execute(
-        select(invitations.c.touchpoint, invitations.c.survey, invitations.c.channel, at).where(
-            invitations.c.workspace_id == workspace_id,
-            invitations.c.customer_id == customer_id,
-            invitations.c.status.in_(FATIGUE_STATUSES),
-            invitations.c.send_at >= since,
-        )
-    )
-    return [Sent(touchpoint=t, survey=s or "", channel=c or "", at=a) for t, s, c, a in rows]
 
 
 async def cancel_for_erasure(
@@ -432,3 +366,120 @@ async def record_delivery(
         )
     ).first()
     return _invitation(row) if row else None
+
+
+async def existing_invitations(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these invitations were decided already (their events are redeliveries)."""
+    rows = await session.scalars(select(invitations.c.id).where(invitations.c.id.in_(list(ids))))
+    return set(rows.all())
+
+
+async def add_invitations(session: AsyncSession, batch: Sequence[Invitation]) -> None:
+    """Store new invitations in one statement."""
+    if batch:
+        rows = [{f: getattr(i, f) for f in Invitation.__slots__} for i in batch]
+        await session.execute(insert(invitations).on_conflict_do_nothing(), rows)
+
+
+async def load_customers(
+    session: AsyncSession, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], StoredCustomer]:
+    """Stored profiles of `(workspace_id, customer_id)` keys, locked; empty ones for new."""
+    found = {key: StoredCustomer() for key in keys}
+    if keys:
+        rows = await session.execute(
+            select(customers)
+            .where(tuple_(customers.c.workspace_id, customers.c.customer_id).in_(list(keys)))
+            .order_by(customers.c.workspace_id, customers.c.customer_id)
+            .with_for_update()
+        )
+        for row in rows:
+            found[(row.workspace_id, row.customer_id)] = StoredCustomer(
+                fields=dict(row.fields),
+                field_times=dict(row.field_times),
+                consent=dict(row.opted_out),
+                erased_at=row.erased_at,
+            )
+    return found
+
+
+async def save_customers(
+    session: AsyncSession, changed: dict[tuple[str, str], StoredCustomer]
+) -> None:
+    """Write changed profiles back in one statement."""
+    if not changed:
+        return
+    rows = [
+        {
+            "workspace_id": workspace_id,
+            "customer_id": customer_id,
+            "fields": stored.fields,
+            "field_times": stored.field_times,
+            "opted_out": stored.consent,
+            "erased_at": stored.erased_at,
+        }
+        for (workspace_id, customer_id), stored in sorted(changed.items())
+    ]
+    statement = insert(customers)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[customers.c.workspace_id, customers.c.customer_id],
+            set_={
+                "fields": statement.excluded.fields,
+                "field_times": statement.excluded.field_times,
+                "opted_out": statement.excluded.opted_out,
+                "erased_at": statement.excluded.erased_at,
+                "updated_at": func.now(),
+            },
+        ),
+        rows,
+    )
+
+
+async def opted_out_addresses(
+    session: AsyncSession, digests_by_customer: Iterable[Sequence[str]]
+) -> dict[tuple[str, str], frozenset[str]]:
+    """Channels blocked per `(workspace_id, address_digest)`, for the given digests."""
+    digests = sorted({d for group in digests_by_customer for d in group})
+    if not digests:
+        return {}
+    rows = await session.execute(
+        select(
+            address_opt_outs.c.workspace_id,
+            address_opt_outs.c.address_digest,
+            address_opt_outs.c.channel,
+        ).where(address_opt_outs.c.address_digest.in_(digests))
+    )
+    blocked: dict[tuple[str, str], set[str]] = {}
+    for workspace_id, digest, channel in rows:
+        blocked.setdefault((workspace_id, digest), set()).add(channel)
+    return {key: frozenset(channels) for key, channels in blocked.items()}
+
+
+async def fatigue_histories(
+    session: AsyncSession, keys: Sequence[tuple[str, str]], *, since: datetime
+) -> dict[tuple[str, str], list[Sent]]:
+    """Each customer's invitations that count against fatigue rules, from `since` on."""
+    if not keys:
+        return {}
+    at = func.coalesce(invitations.c.sent_at, invitations.c.send_at)
+    rows = await session.execute(
+        select(
+            invitations.c.workspace_id,
+            invitations.c.customer_id,
+            invitations.c.touchpoint,
+            invitations.c.survey,
+            invitations.c.channel,
+            at,
+        ).where(
+            tuple_(invitations.c.workspace_id, invitations.c.customer_id).in_(list(keys)),
+            invitations.c.status.in_(FATIGUE_STATUSES),
+            invitations.c.send_at >= since,
+        )
+    )
+    histories: dict[tuple[str, str], list[Sent]] = {}
+    for workspace_id, customer_id, touchpoint, survey, channel, when in rows:
+        histories.setdefault((workspace_id, customer_id), []).append(
+            Sent(touchpoint=touchpoint, survey=survey or "", channel=channel or "", at=when)
+        )
+    return histories

@@ -41,6 +41,8 @@ invitations = Table(
     UniqueConstraint("workspace_id", "source", "event_id"),
     Index("ix_invitations_due", "send_at", postgresql_where="status = 'scheduled'"),
     Index("ix_invitations_customer", "workspace_id", "customer_id", "send_at"),
+    Index("ix_invitations_expiring", "expires_at", postgresql_where="status = 'scheduled'"),
+    Index("ix_invitations_sending", "claimed_at", postgresql_where="status = 'sending'"),
     Index(
         "ix_invitations_remind",
         "remind_at",

@@ -37,8 +37,26 @@ def upgrade() -> None:
         postgresql_where=sa.text("status = 'sent' and answered_at is null"),
     )
 
+    # The scheduler's expiry and orphan sweeps run every poll: index what they look for.
+    op.create_index(
+        "ix_invitations_expiring",
+        "invitations",
+        ["expires_at"],
+        schema=SCHEMA,
+        postgresql_where=sa.text("status = 'scheduled'"),
+    )
+    op.create_index(
+        "ix_invitations_sending",
+        "invitations",
+        ["claimed_at"],
+        schema=SCHEMA,
+        postgresql_where=sa.text("status = 'sending'"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("ix_invitations_sending", "invitations", schema=SCHEMA)
+    op.drop_index("ix_invitations_expiring", "invitations", schema=SCHEMA)
     op.drop_index("ix_invitations_remind", "invitations", schema=SCHEMA)
     for column in ("delivery", "timezone", "answered_at", "reminders_sent", "remind_at"):
         op.drop_column("invitations", column, schema=SCHEMA)
