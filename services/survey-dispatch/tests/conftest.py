@@ -15,10 +15,10 @@ from cxloop_shared.db import create_engine, session_factory
 from cxloop_shared.events import CxEvent
 from cxloop_shared.kafka import Delivery
 from cxloop_shared.outbox import Outbox
+from dispatch_support import LINK_SECRET
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-LINK_SECRET = "dispatch-test-link-secret"
 _offsets = itertools.count()
 
 

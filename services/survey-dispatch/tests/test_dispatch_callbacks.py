@@ -18,12 +18,11 @@ from cxloop_shared.config import ConfigCache
 from cxloop_shared.events import Customer, Touchpoint, TouchpointReceived
 from cxloop_shared.http import install_error_handlers
 from cxloop_shared.outbox import Outbox
+from dispatch_support import LINK_SECRET
 from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-
-from conftest import LINK_SECRET
 
 TOKEN = "callback-auth-token"
 PUBLIC = "https://dispatch.cx.example.com"

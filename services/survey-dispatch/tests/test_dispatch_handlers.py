@@ -7,10 +7,9 @@ from typing import Any
 
 from cxloop_shared.events import Customer, CustomerChanged, Touchpoint, TouchpointReceived
 from cxloop_shared.links import address_digest
+from dispatch_support import LINK_SECRET
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-
-from conftest import LINK_SECRET
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

@@ -21,13 +21,12 @@ from cxloop_shared.config import ConfigCache
 from cxloop_shared.events import Customer, ResponseRecorded, Touchpoint, TouchpointReceived
 from cxloop_shared.kafka import Delivery
 from cxloop_shared.outbox import Outbox
+from dispatch_support import LINK_SECRET
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-
-from conftest import LINK_SECRET
 
 T0 = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 
