@@ -202,9 +202,12 @@ def test_mailcatcher_runs_standalone() -> None:
         assert proc.wait(10) == 0
         if proc.stdout is not None:
             proc.stdout.close()
-    # The ports are released once it exits.
+    # The ports are released once it exits. SO_REUSEADDR, as any server sets it: the
+    # closed SMTP session may leave a TIME_WAIT entry, which is not a listener.
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", smtp_port))
+        sock.listen()
 
 
 def test_free_port_is_bindable() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +13,8 @@ import httpx
 import pytest
 from cxloop_devstack.mailcatcher import MailCatcher
 from cxloop_devstack.ports import free_port
-from cxloop_devstack.services import SERVICES
+from cxloop_devstack.postgres import create_database
+from cxloop_devstack.services import SERVICES, prepare_stack
 from cxloop_devstack.stack import ServiceProcess, StackSettings, start_services
 
 LOG_DIR = Path(__file__).parents[2] / "test-artifacts" / "logs"
@@ -29,6 +32,20 @@ class Stack:
         """An HTTP client for one service, with a Bearer key when given."""
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.Client(base_url=self.settings.url(service), headers=headers, timeout=10)
+
+
+@pytest.fixture(scope="module")
+def database_url(database_url: str, kafka_bootstrap: str) -> str:
+    """A database of this module's own on the suite's server.
+
+    The service processes here run every worker (schedulers, consumers) against
+    whatever they find; a fresh database keeps other tests' invitations and
+    workspaces out of their way.
+    """
+    name = f"e2e_{uuid.uuid4().hex[:10]}"
+    url = asyncio.run(create_database(database_url, name))
+    prepare_stack(database_url=url, bootstrap=kafka_bootstrap)
+    return url
 
 
 @pytest.fixture(scope="module")

@@ -390,3 +390,21 @@ def _file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+async def create_database(url: str, name: str) -> str:
+    """Create database `name` on the server of `url` (an SQLAlchemy URL); return its URL.
+
+    For tests that need a database of their own on a shared server: their
+    services then see none of the other tests' rows.
+    """
+    from sqlalchemy import make_url
+
+    server = make_url(url)
+    admin = server.set(drivername="postgresql", database="postgres")
+    connection = await asyncpg.connect(admin.render_as_string(hide_password=False))
+    try:
+        await connection.execute(f'create database "{name}"')
+    finally:
+        await connection.close()
+    return server.set(database=name).render_as_string(hide_password=False)

@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from cxloop_devstack.kafka import ApacheKafka
+from cxloop_devstack.postgres import create_database
 from cxloop_devstack.services import prepare_stack
 from cxloop_gateway.app import create_app as create_gateway
 from cxloop_gateway.settings import Settings as GatewaySettings
@@ -27,25 +27,10 @@ from cxloop_shared.cloudevents import decode
 from cxloop_shared.events import TouchpointReceived
 from ingest_support import ADMIN_TOKEN, LINK_SECRET, Workspace, ingest_config, partitions
 from pydantic import SecretStr
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 
 CUSTOMERS = 5
 PER_CUSTOMER = 24
-
-
-async def new_database(database_url: str) -> str:
-    """A fresh database on the suite's Postgres server."""
-    url = make_url(database_url)
-    name = f"outage_{uuid.uuid4().hex[:8]}"
-    server = url.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False
-    )
-    connection = await asyncpg.connect(server)
-    try:
-        await connection.execute(f'create database "{name}"')
-    finally:
-        await connection.close()
-    return url.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture
@@ -84,7 +69,7 @@ async def read_all(bootstrap: str, workspace_id: str) -> list[TouchpointReceived
 async def test_events_posted_while_kafka_is_down_arrive_once_in_order(
     broker: ApacheKafka, database_url: str, workspace_id: str
 ) -> None:
-    url = await new_database(database_url)
+    url = await create_database(database_url, f"outage_{uuid.uuid4().hex[:8]}")
     await asyncio.to_thread(prepare_stack, database_url=url, bootstrap=broker.bootstrap_servers)
     gateway_app = create_gateway(
         GatewaySettings(database_url=url, admin_token=SecretStr(ADMIN_TOKEN))

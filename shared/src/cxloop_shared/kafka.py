@@ -157,9 +157,11 @@ class BatchConsumer:
                 # them again from the last commit, and the handlers are idempotent.
                 COMMIT_FAILURES.labels(self._group_id).inc()
                 log.warning("consumer.commit_lost", group=self._group_id, error=str(exc))
+            elapsed = time.perf_counter() - started
+            for topic in {tp.topic for tp in batches}:  # one batch, observed once per topic
+                BATCHES.labels(topic, self._group_id).observe(elapsed)
             for tp in batches:
                 MESSAGES.labels(tp.topic, self._group_id).inc(len(batches[tp]))
-                BATCHES.labels(tp.topic, self._group_id).observe(time.perf_counter() - started)
                 self._record_lag(consumer, tp, offsets[tp])
 
     def _record_lag(self, consumer: AIOKafkaConsumer, tp: TopicPartition, position: int) -> None:
