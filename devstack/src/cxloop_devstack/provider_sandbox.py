@@ -12,18 +12,16 @@ from __future__ import annotations
 import base64
 import itertools
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from cxloop_devstack.ports import free_port
+from cxloop_devstack.serving import serving
 
 
 @dataclass(frozen=True)
@@ -84,21 +82,6 @@ def sandbox_app(sandbox: ProviderSandbox) -> FastAPI:
 def provider_sandbox() -> Iterator[ProviderSandbox]:
     """Serve a sandbox on a free port in a thread for the duration of the block."""
     sandbox = ProviderSandbox()
-    port = free_port()
-    config = uvicorn.Config(
-        sandbox_app(sandbox), host="127.0.0.1", port=port, log_config=None, access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"sandbox-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the provider sandbox did not start")
-        time.sleep(0.01)
-    sandbox.url = f"http://127.0.0.1:{port}"
-    try:
+    with serving(sandbox_app(sandbox), lifespan="off") as url:
+        sandbox.url = url
         yield sandbox
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from cxloop_devstack.serving import serving
 from cxloop_gateway.app import create_app
 from cxloop_gateway.settings import Settings
 from fastapi import FastAPI
@@ -16,7 +17,6 @@ from gateway_support import (
     FakeScoring,
     NewWorkspace,
     fake_scoring_app,
-    serving,
 )
 from pydantic import SecretStr
 

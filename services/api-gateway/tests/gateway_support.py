@@ -2,41 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import uvicorn
-from cxloop_devstack.ports import free_port
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 ADMIN_TOKEN = "test-admin-token"
 INTERNAL_TOKEN = "test-internal-token"
-
-
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """Serve `app` with uvicorn on a free port in a thread; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive(), "server thread died"
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 @dataclass

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
-import uvicorn
 from cxloop_devstack.ports import free_port
+from cxloop_devstack.serving import serving
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -106,30 +106,10 @@ class HandOverLog:
 
 
 @contextmanager
-def serving(app: Starlette) -> Iterator[str]:
-    """Serve `app` with uvicorn on a free port in a thread; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive(), "server thread died"
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-
-
-@contextmanager
 def provider(app_for: Callable[[ProviderStub], Starlette]) -> Iterator[ProviderStub]:
     """A stub and its server; hanging requests are released before shutting down."""
     stub = ProviderStub()
-    with serving(app_for(stub)) as url:
+    with serving(app_for(stub), lifespan="off") as url:
         stub.url = url
         try:
             yield stub
