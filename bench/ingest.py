@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
-from cxloop_devstack.kafka import create_topics
 from cxloop_shared.cloudevents import encode
 from cxloop_shared.events import Customer, Touchpoint, TouchpointReceived
+from cxloop_shared.operations import create_topics
 
 from bench.runner import Load, closed_loop
 

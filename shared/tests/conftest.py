@@ -7,9 +7,9 @@ from uuid import uuid4
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from cxloop_devstack.kafka import create_topics
 from cxloop_shared.db import create_engine
 from cxloop_shared.kafka import create_producer
+from cxloop_shared.operations import create_topics
 from cxloop_shared.settings import ServiceSettings
 from cxloop_shared.topics import dlq
 from sqlalchemy.ext.asyncio import AsyncEngine

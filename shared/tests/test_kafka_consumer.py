@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from cxloop_shared.cloudevents import encode, header
 from cxloop_shared.events import CustomerChanged
 from cxloop_shared.kafka import BatchConsumer, BatchHandler, Delivery
+from cxloop_shared.operations import replay_dlq
 from cxloop_shared.settings import ServiceSettings
 from cxloop_shared.topics import dlq
 from shared_support import T0, WAIT_SECONDS, end_offsets, read_topic
@@ -230,3 +231,38 @@ async def test_stop_makes_run_return(
 
     assert task.exception() is None
     assert not consumer.ready
+
+
+async def test_a_dead_letter_replayed_after_the_fix_takes_effect_exactly_once(
+    settings: ServiceSettings, producer: AIOKafkaProducer, topic: str
+) -> None:
+    broken = True
+
+    def reject_c2_until_fixed(deliveries: Sequence[Delivery]) -> None:
+        if broken and any(d.event.customer_key == "c-2" for d in deliveries):
+            raise ValueError("c-2 is poison")
+
+    group_id, recorder = group(), Recorder(reject_c2_until_fixed)
+    await publish(producer, topic, ["c-1", "c-2", "c-3"])
+    async with consuming(
+        settings=settings,
+        topic=topic,
+        group_id=group_id,
+        handler=recorder,
+        producer=producer,
+        max_attempts=2,
+        retry_delay=0.01,
+    ):
+        await recorder.wait_for(2)
+        await read_topic(settings.kafka_bootstrap_servers, dlq(topic), count=1)
+        broken = False  # the fix is deployed
+        replayed = await replay_dlq(settings, dlq(topic))
+        await recorder.wait_for(3)
+        again = await replay_dlq(settings, dlq(topic))
+        await asyncio.sleep(0.5)  # room for a wrongly repeated message to arrive
+
+    assert (replayed, again) == (1, 0)
+    assert sorted(recorder.handled) == ["c-1", "c-2", "c-3"]
+    [back] = [r for r in await read_topic(settings.kafka_bootstrap_servers, topic, count=4)][3:]
+    assert back.key == b"acme:c-2"
+    assert not [k for k, _ in back.headers if k.startswith("dlq_")], "dlq headers are dropped"

@@ -8,10 +8,10 @@ from uuid import uuid4
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from cxloop_devstack.kafka import create_topics
 from cxloop_shared.cloudevents import decode, header
 from cxloop_shared.db import session_factory, transaction
 from cxloop_shared.events import CustomerChanged, CxEvent
+from cxloop_shared.operations import create_topics
 from cxloop_shared.outbox import Outbox, outbox_table
 from shared_support import T0, end_offsets, read_topic
 from sqlalchemy import MetaData, text

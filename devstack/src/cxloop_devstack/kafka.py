@@ -6,7 +6,6 @@ pick whichever this machine supports with :func:`choose_broker`.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import base64
 import contextlib
@@ -19,8 +18,6 @@ import uuid
 from pathlib import Path
 
 import psutil
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from cxloop_devstack.kafka_jars import KAFKA_VERSION, ensure_kafka_jars
 from cxloop_devstack.kafka_protocol import fetch_brokers
@@ -29,7 +26,6 @@ from cxloop_devstack.processes import LoggedProcess
 
 HOST = "127.0.0.1"
 _START_TIMEOUT_S = 60.0
-_TOPIC_TIMEOUT_S = 30.0
 
 _LOG4J2_XML = """<?xml version="1.0" encoding="UTF-8"?>
 <!-- Written by cxloop_devstack: the broker's own INFO chatter is noise in local runs. -->
@@ -286,45 +282,6 @@ def choose_broker(work_dir: Path, prefer: str = "auto") -> ApacheKafka | TansuBr
     if prefer == "auto":
         return ApacheKafka(work_dir) if java_available() else TansuBroker(work_dir)
     raise ValueError(f"unknown broker preference {prefer!r} (auto, apache, embedded)")
-
-
-async def create_topics(bootstrap: str, topics: dict[str, int]) -> None:
-    """Create the missing ``topics`` (name -> partitions, replication factor 1).
-
-    Existing topics are left as they are, whatever their partition count. Returns once every
-    topic is listed in the metadata with a leader for each partition (at most 30 s).
-    """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="cxloop-devstack")
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [NewTopic(name, n, 1) for name, n in topics.items() if name not in existing]
-        if missing:
-            response = await admin.create_topics(missing)
-            for topic_error in response.topic_errors:
-                topic, code = topic_error[0], topic_error[1]
-                # Lost a race with another creator (or auto-creation): that is fine.
-                if code not in (0, TopicAlreadyExistsError.errno):
-                    raise KafkaError(f"creating topic {topic!r} failed with error code {code}")
-        async with asyncio.timeout(_TOPIC_TIMEOUT_S):
-            await _wait_for_leaders(admin, list(topics))
-    finally:
-        await admin.close()
-
-
-async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str]) -> None:
-    while True:
-        described = await admin.describe_topics(names)
-        ready = {
-            t["topic"]
-            for t in described
-            if t["error_code"] == 0
-            and t["partitions"]
-            and all(p["leader"] >= 0 for p in t["partitions"])
-        }
-        if ready >= set(names):
-            return
-        await asyncio.sleep(0.2)
 
 
 def _java() -> str:

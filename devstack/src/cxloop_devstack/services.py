@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cxloop_shared.migrations import upgrade
+from cxloop_shared.operations import create_topics
 from cxloop_shared.topics import all_topics
-
-from cxloop_devstack.kafka import create_topics
 
 
 @dataclass(frozen=True, slots=True)

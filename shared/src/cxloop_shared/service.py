@@ -12,9 +12,13 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 
+from cxloop_shared import operations
+from cxloop_shared.db import create_engine, service_metadata
 from cxloop_shared.logs import configure_logging
 from cxloop_shared.migrations import upgrade
+from cxloop_shared.outbox import Outbox, outbox_table
 from cxloop_shared.settings import ServiceSettings
+from cxloop_shared.topics import all_topics
 
 log = structlog.get_logger(__name__)
 
@@ -59,6 +63,9 @@ class Workers:
         await asyncio.gather(*pending, return_exceptions=True)
 
 
+COMMANDS = ["serve", "migrate", "create-topics", "replay-dlq", "outbox"]
+
+
 def command_line(
     *,
     service: str,
@@ -67,17 +74,23 @@ def command_line(
     migrations_dir: Path,
     schema: str,
 ) -> Callable[[], None]:
-    """The `main()` of a service: `serve` (the default) or `migrate`."""
+    """The `main()` of a service: `serve` (the default), `migrate`, and the operations
+    commands (`create-topics`, `replay-dlq <topic>.dlq`, `outbox [--drain]`)."""
 
     def main() -> None:
         parser = argparse.ArgumentParser(prog=f"cxloop-{service}")
-        parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+        parser.add_argument("command", nargs="?", default="serve", choices=COMMANDS)
+        parser.add_argument("topic", nargs="?", help="replay-dlq: the dead-letter topic")
+        parser.add_argument("--drain", action="store_true", help="outbox: relay all now")
         args = parser.parse_args()
         settings = settings_type()
         configure_logging(service=service, level=settings.log_level, json=settings.log_json)
         if args.command == "migrate":
             upgrade(migrations_dir, url=settings.database_url, schema=schema)
             log.info("migrated", schema=schema)
+            return
+        if args.command != "serve":
+            print(asyncio.run(operate(args.command, args, settings, schema)))
             return
         uvicorn.run(
             create_app(settings),
@@ -89,3 +102,28 @@ def command_line(
         )
 
     return main
+
+
+async def operate(
+    command: str, args: argparse.Namespace, settings: ServiceSettings, schema: str
+) -> str:
+    """Run one operations command; return what to print."""
+    if command == "create-topics":
+        await operations.create_topics(settings.kafka_bootstrap_servers, all_topics())
+        return f"topics ready: {', '.join(sorted(all_topics()))}"
+    if command == "replay-dlq":
+        if not args.topic or not args.topic.endswith(".dlq"):
+            raise SystemExit("replay-dlq needs the dead-letter topic, e.g. cx.touchpoints.dlq")
+        replayed = await operations.replay_dlq(settings, args.topic)
+        return f"replayed {replayed} message(s) from {args.topic}"
+    engine = create_engine(settings.database_url)
+    try:
+        outbox = Outbox(outbox_table(service_metadata(schema)), source=f"cxloop/{schema}")
+        if args.drain:
+            relayed = await operations.drain_outbox(engine, outbox, settings)
+            return f"relayed {relayed} event(s) from {schema}.outbox"
+        state = await operations.outbox_state(engine, outbox)
+        age = f"{state.oldest_age_seconds:.0f} s" if state.oldest_age_seconds else "-"
+        return f"{schema}.outbox: {state.waiting} waiting, oldest {age}"
+    finally:
+        await engine.dispose()
