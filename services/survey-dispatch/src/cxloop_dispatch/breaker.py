@@ -14,9 +14,10 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 OPENED = Counter("cxloop_circuit_opened_total", "Circuits opened, by channel", ["channel"])
+OPEN_NOW = Gauge("cxloop_circuits_open", "Provider circuits open at the last check")
 
 
 @dataclass(slots=True)
@@ -35,6 +36,7 @@ class CircuitBreakers:
 
     def open_until(self, key: str, now: datetime) -> datetime | None:
         """When the circuit for `key` lets sends through again; None if it does now."""
+        OPEN_NOW.set(sum(1 for c in self._circuits.values() if c.open_until and c.open_until > now))
         circuit = self._circuits.get(key)
         if circuit is None or circuit.open_until is None or circuit.open_until <= now:
             return None

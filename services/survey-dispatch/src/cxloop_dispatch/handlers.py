@@ -19,6 +19,7 @@ from cxloop_shared.events import (
 from cxloop_shared.kafka import Delivery
 from cxloop_shared.links import address_digest
 from cxloop_shared.outbox import Outbox
+from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cxloop_dispatch import profiles, repository
@@ -81,6 +82,12 @@ def invitation_changed(
 
 
 CustomerKey = tuple[str, str]  # (workspace_id, customer_id)
+
+DECISIONS = Counter(
+    "cxloop_dispatch_decisions_total",
+    "Touchpoints decided, by outcome and reason",
+    ["outcome", "reason"],
+)
 
 
 class TouchpointHandler:
@@ -165,6 +172,9 @@ class TouchpointHandler:
                         )
                     )
             await repository.add_invitations(session, invitations)
+            for invitation in invitations:
+                # Reasons are a closed set (rule names with their period), fine as a label.
+                DECISIONS.labels(invitation.status, invitation.reason.split(":")[0]).inc()
             await repository.save_customers(session, {key: stored[key] for key in changed})
             await self._outbox.add(
                 session,
