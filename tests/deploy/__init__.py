@@ -1,0 +1,1 @@
+"""Checks of the deployment files (Dockerfiles, docker-compose.yml, deploy/) without Docker."""
