@@ -19,12 +19,12 @@ from cxloop_devstack.kafka import (
     ApacheKafka,
     TansuBroker,
     choose_broker,
-    create_topics,
     java_available,
 )
 from cxloop_devstack.mailcatcher import MailCatcher
 from cxloop_devstack.ports import free_port
 from cxloop_devstack.postgres import EmbeddedPostgres, wait_for_postgres
+from cxloop_shared.operations import create_topics
 
 # Tansu holds a new group's first JoinGroup for about half the session timeout.
 _FAST_GROUP = {"session_timeout_ms": 3000, "heartbeat_interval_ms": 1000}
