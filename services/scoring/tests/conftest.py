@@ -9,12 +9,14 @@ from typing import Any
 import httpx
 import pytest
 from cxloop_scoring.endpoints import router
-from cxloop_scoring.handlers import ScoringHandler
+from cxloop_scoring.handlers import ScoringHandler, TouchpointHandler
 from cxloop_scoring.settings import Settings
+from cxloop_scoring.tables import outbox
 from cxloop_shared.config import ConfigCache
 from cxloop_shared.db import create_engine, session_factory
-from cxloop_shared.events import CxEvent
+from cxloop_shared.events import CxEvent, TouchpointReceived
 from cxloop_shared.http import install_error_handlers
+from cxloop_shared.outbox import Outbox
 from fastapi import FastAPI
 from pydantic import SecretStr
 from scoring_support import INTERNAL_TOKEN, deliveries
@@ -41,24 +43,37 @@ def configs(sessions: async_sessionmaker[AsyncSession]) -> ConfigCache:
 
 @pytest.fixture
 def handler(sessions: async_sessionmaker[AsyncSession], configs: ConfigCache) -> ScoringHandler:
-    return ScoringHandler(sessions=sessions, configs=configs)
+    return ScoringHandler(sessions=sessions, configs=configs, outbox=Outbox(outbox, source="tests"))
 
 
 @pytest.fixture
-async def handle(handler: ScoringHandler) -> Any:
-    """Hand a batch of events to scoring's batch handler, as the consumer does."""
+async def handle(handler: ScoringHandler, sessions: async_sessionmaker[AsyncSession]) -> Any:
+    """Hand a batch of events to scoring's batch handlers, as the consumers do: touchpoints
+    to the touchpoint consumer's, the rest to the answer and invitation consumer's."""
+    touchpoints = TouchpointHandler(sessions=sessions)
 
     async def handle_events(events: Sequence[CxEvent]) -> None:
-        await handler(deliveries(events))
+        received = [event for event in events if isinstance(event, TouchpointReceived)]
+        others = [event for event in events if not isinstance(event, TouchpointReceived)]
+        if received:
+            await touchpoints(deliveries(received))
+        if others:
+            await handler(deliveries(others))
 
     return handle_events
 
 
 @pytest.fixture
-async def configure(engine: AsyncEngine) -> Any:
-    """Store a workspace configuration in the gateway's table, as the gateway does."""
+async def configure(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """Store a workspace configuration in the gateway's table, as the gateway does.
+
+    Webhook deliveries the test left pending are dropped afterwards, so a delivery
+    worker in a later test never spends its attempts on an endpoint that is gone.
+    """
+    configured: list[str] = []
 
     async def store(workspace_id: str, **document: Any) -> None:
+        configured.append(workspace_id)
         document = {"workspace": workspace_id, **document}
         async with engine.begin() as connection:
             await connection.execute(
@@ -73,7 +88,31 @@ async def configure(engine: AsyncEngine) -> Any:
                 {"w": workspace_id, "d": json.dumps(document)},
             )
 
-    return store
+    yield store
+    if configured:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("delete from scoring.webhook_deliveries where workspace_id = any(:w)"),
+                {"w": configured},
+            )
+
+
+@pytest.fixture
+async def reconfigure(engine: AsyncEngine) -> Any:
+    """Replace a stored workspace configuration (a new version, as the gateway keeps it)."""
+
+    async def replace(workspace_id: str, **document: Any) -> None:
+        document = {"workspace": workspace_id, **document}
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "update gateway.workspace_configs set document = cast(:d as jsonb),"
+                    " version = version + 1 where workspace_id = :w"
+                ),
+                {"w": workspace_id, "d": json.dumps(document)},
+            )
+
+    return replace
 
 
 @pytest.fixture

@@ -211,15 +211,24 @@ class AlertRaised(CxEvent):
     ce_type: ClassVar[str] = "dev.cxloop.alert.raised.v1"
 
     alert_id: uuid.UUID
-    rule: Annotated[str, StringConstraints(max_length=500)]
+    # As long as a rule's `when` may be (`config.AlertRule`): the rule is its text.
+    rule: Annotated[str, StringConstraints(max_length=1000)]
     response_id: Identifier
     customer_id: Identifier
     touchpoint: Key
     metric: Metric
     score: int
     comment: str | None = None
-    context: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The attributes of the touchpoint the survey was sent for, as they were.",
+    )
     raised_at: AwareDatetime
+    revision: int = Field(1, ge=1, description="The answer's revision that raised the alert.")
+    invitation_id: uuid.UUID | None = None
+    survey: Key | None = None
+    channel: Key | None = None
+    notify: list[Key] = Field(default_factory=list, description="Endpoints the rule notifies.")
 
     @property
     def customer_key(self) -> str:

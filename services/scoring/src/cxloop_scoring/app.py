@@ -1,4 +1,4 @@
-"""Scoring's wiring: database, Kafka consumer, configuration cache and routes."""
+"""Scoring's wiring: database, Kafka consumers, outbox relay, webhook deliveries, routes."""
 
 from __future__ import annotations
 
@@ -9,39 +9,60 @@ from cxloop_shared.config import ConfigCache
 from cxloop_shared.db import create_engine, ping, session_factory
 from cxloop_shared.http import install_error_handlers, install_probes
 from cxloop_shared.kafka import BatchConsumer, create_producer
+from cxloop_shared.outbox import Outbox
 from cxloop_shared.service import Workers
-from cxloop_shared.topics import INVITATIONS, RESPONSES
+from cxloop_shared.topics import INVITATIONS, RESPONSES, TOUCHPOINTS
 from fastapi import FastAPI
 
+from cxloop_scoring.deliveries import DeliveryWorker
 from cxloop_scoring.endpoints import router
-from cxloop_scoring.handlers import ScoringHandler
+from cxloop_scoring.handlers import ScoringHandler, TouchpointHandler
 from cxloop_scoring.settings import Settings
+from cxloop_scoring.tables import outbox
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """The scoring service as an ASGI app; its lifespan runs the consumer."""
+    """The scoring service as an ASGI app; its lifespan runs the consumers and workers."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
         configs = ConfigCache(sessions, ttl=settings.config_cache_ttl_seconds)
+        alerts = Outbox(outbox, source="cxloop/scoring")
         producer = create_producer(settings)
         await producer.start()
         consumer = BatchConsumer(
             settings=settings,
             topics=[RESPONSES, INVITATIONS],
             group_id=settings.consumer_group,
-            handler=ScoringHandler(sessions=sessions, configs=configs),
+            handler=ScoringHandler(sessions=sessions, configs=configs, outbox=alerts),
             producer=producer,
         )
+        # Their own group, so a burst of touchpoints never delays answers and alerts.
+        touchpoints = BatchConsumer(
+            settings=settings,
+            topics=[TOUCHPOINTS],
+            group_id=f"{settings.consumer_group}-touchpoints",
+            handler=TouchpointHandler(sessions=sessions),
+            producer=producer,
+        )
+        webhooks = DeliveryWorker(sessions=sessions, configs=configs, settings=settings)
         workers = Workers()
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessions = sessions
         app.state.configs = configs
-        app.state.consumer = consumer
+        app.state.consumers = [consumer, touchpoints]
         workers.start("consumer", consumer.run(), on_stop=consumer.stop)
+        workers.start("touchpoints", touchpoints.run(), on_stop=touchpoints.stop)
+        workers.start(
+            "outbox-relay",
+            alerts.relay_forever(
+                engine, lambda: create_producer(settings), stopping=workers.stopping
+            ),
+        )
+        workers.start("webhooks", webhooks.run(workers.stopping))
         try:
             yield
         finally:
@@ -54,7 +75,11 @@ def create_app(settings: Settings) -> FastAPI:
     async def database() -> None:
         await ping(app.state.engine)
 
+    async def kafka_consumers() -> None:
+        if not all(consumer.ready for consumer in app.state.consumers):
+            raise RuntimeError("not consuming yet")
+
     install_error_handlers(app)
-    install_probes(app, service="scoring", readiness=[database])
+    install_probes(app, service="scoring", readiness=[database, kafka_consumers])
     app.include_router(router)
     return app

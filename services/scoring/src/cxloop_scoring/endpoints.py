@@ -1,16 +1,20 @@
-"""Scoring's internal read API, called by the gateway."""
+"""Scoring's internal API, called by the gateway: metrics, alerts, webhook deliveries."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from cxloop_shared.events import Key, utcnow
 from cxloop_shared.readmodels import Granularity, MetricsReport
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 from pydantic import AwareDatetime
 
+from cxloop_scoring import service
+from cxloop_scoring.alerts import AlertState
 from cxloop_scoring.deps import ConfigsDep, InternalCaller, SessionDep
 from cxloop_scoring.reports import GroupBy
+from cxloop_scoring.schemas import AlertChange, AlertOut, AlertPage, DeliveryPage, DeliveryStatus
 from cxloop_scoring.service import MetricsQuery, metrics_report
 
 router = APIRouter(prefix="/internal/v1", tags=["internal"], dependencies=[InternalCaller])
@@ -39,3 +43,81 @@ async def get_metrics(
         group_by=group_by,
     )
     return await metrics_report(session=session, configs=configs, query=query, now=utcnow())
+
+
+PageSize = Annotated[int, Query(ge=1, description=f"At most {service.MAX_PAGE}.")]
+OptionalChange = Annotated[AlertChange | None, Body()]
+
+
+@router.get("/alerts", response_model=AlertPage)
+async def list_alerts(
+    session: SessionDep,
+    workspace_id: Key,
+    state: AlertState | None = None,
+    limit: PageSize = 50,
+    cursor: str | None = None,
+) -> AlertPage:
+    """A workspace's alerts, newest first, optionally in one state."""
+    return await service.list_alerts(
+        session=session, workspace_id=workspace_id, state=state, limit=limit, cursor=cursor
+    )
+
+
+@router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut)
+async def acknowledge_alert(
+    session: SessionDep,
+    configs: ConfigsDep,
+    alert_id: uuid.UUID,
+    workspace_id: Key,
+    change: OptionalChange = None,
+) -> AlertOut:
+    """Somebody is on it: open → acknowledged."""
+    return await service.change_alert(
+        session=session,
+        configs=configs,
+        workspace_id=workspace_id,
+        alert_id=alert_id,
+        action="acknowledge",
+        change=change or AlertChange(),
+        now=utcnow(),
+    )
+
+
+@router.post("/alerts/{alert_id}/resolve", response_model=AlertOut)
+async def resolve_alert(
+    session: SessionDep,
+    configs: ConfigsDep,
+    alert_id: uuid.UUID,
+    workspace_id: Key,
+    change: OptionalChange = None,
+) -> AlertOut:
+    """The customer was followed up: open or acknowledged → resolved."""
+    return await service.change_alert(
+        session=session,
+        configs=configs,
+        workspace_id=workspace_id,
+        alert_id=alert_id,
+        action="resolve",
+        change=change or AlertChange(),
+        now=utcnow(),
+    )
+
+
+@router.get("/webhook-deliveries", response_model=DeliveryPage)
+async def list_deliveries(
+    session: SessionDep,
+    workspace_id: Key,
+    status: DeliveryStatus | None = None,
+    endpoint: Key | None = None,
+    limit: PageSize = 50,
+    cursor: str | None = None,
+) -> DeliveryPage:
+    """A workspace's outbound webhook deliveries with every attempt, newest first."""
+    return await service.list_deliveries(
+        session=session,
+        workspace_id=workspace_id,
+        status=status,
+        endpoint=endpoint,
+        limit=limit,
+        cursor=cursor,
+    )

@@ -1,18 +1,31 @@
-"""Every SQL statement of scoring. Nothing here commits: the entry point owns the transaction."""
+"""Every SQL statement about answers, rollups and the touchpoints answers were asked
+about; alerts and webhook deliveries are in `alert_repository.py`. Nothing here
+commits: the entry point owns the transaction."""
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+from cxloop_shared.events import InvitationChanged
 from sqlalchemy import Column, DateTime, Select, Table, and_, func, null, select, text, tuple_
 from sqlalchemy.dialects.postgresql import array, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cxloop_scoring.alerts import TouchpointContext
 from cxloop_scoring.reports import ScoreRow, SentRow, Slice
 from cxloop_scoring.rollups import SCORES, Answer, Histogram, ResponseKey, RollupKey, SentInvitation
-from cxloop_scoring.tables import answer_revisions, answers, invitations_sent, rollups, sent_rollups
+from cxloop_scoring.tables import (
+    answer_revisions,
+    answers,
+    invitation_origins,
+    invitations_sent,
+    rollups,
+    sent_rollups,
+    touchpoint_contexts,
+)
 
 _ANSWER_FIELDS = (
     "workspace_id",
@@ -25,6 +38,7 @@ _ANSWER_FIELDS = (
     "customer_id",
     "score",
     "comment",
+    "invitation_id",
     "answered_at",
 )
 
@@ -212,3 +226,69 @@ def _slice_of(table: Table, where: Slice, *, extra: Sequence[Column[Any]]) -> Se
         group_value.label("group_value"),
         *extra,
     ).where(and_(*conditions))
+
+
+# --- Touchpoint context ----------------------------------------------------------------
+
+
+async def insert_contexts(session: AsyncSession, contexts: Sequence[TouchpointContext]) -> None:
+    """Keep what each touchpoint said; a redelivered touchpoint is already there."""
+    if not contexts:
+        return
+    rows = [
+        {
+            "workspace_id": context.workspace_id,
+            "source": context.source,
+            "event_id": context.event_id,
+            "touchpoint": context.touchpoint,
+            "channel": context.channel,
+            "customer_id": context.customer_id,
+            "occurred_at": context.occurred_at,
+            "attributes": dict(context.attributes),
+        }
+        for context in contexts
+    ]
+    await session.execute(insert(touchpoint_contexts).on_conflict_do_nothing(), rows)
+
+
+async def insert_origins(session: AsyncSession, invitations: Sequence[InvitationChanged]) -> None:
+    """Remember which touchpoint each invitation was sent for (any of its events tells)."""
+    unique = {(each.workspace_id, each.invitation_id): each for each in invitations}
+    if not unique:
+        return
+    rows = [
+        {
+            "workspace_id": event.workspace_id,
+            "invitation_id": event.invitation_id,
+            "source": event.source,
+            "event_id": event.event_id,
+        }
+        for event in unique.values()
+    ]
+    await session.execute(insert(invitation_origins).on_conflict_do_nothing(), rows)
+
+
+InvitationKey = tuple[str, uuid.UUID]  # (workspace_id, invitation_id)
+
+
+async def contexts_of(
+    session: AsyncSession, invitations: Collection[InvitationKey]
+) -> dict[InvitationKey, dict[str, Any]]:
+    """The attributes of the touchpoint each invitation was sent for, where known."""
+    if not invitations:
+        return {}
+    origin, context = invitation_origins, touchpoint_contexts
+    statement = (
+        select(origin.c.workspace_id, origin.c.invitation_id, context.c.attributes)
+        .join(
+            context,
+            and_(
+                context.c.workspace_id == origin.c.workspace_id,
+                context.c.source == origin.c.source,
+                context.c.event_id == origin.c.event_id,
+            ),
+        )
+        .where(tuple_(origin.c.workspace_id, origin.c.invitation_id).in_(sorted(invitations)))
+    )
+    result = await session.execute(statement)
+    return {(row.workspace_id, row.invitation_id): dict(row.attributes) for row in result}

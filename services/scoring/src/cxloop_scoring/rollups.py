@@ -83,6 +83,7 @@ class Answer:
     survey: str | None = None
     channel: str | None = None
     comment: str | None = None
+    invitation_id: UUID | None = None
 
     @classmethod
     def from_event(cls, event: ResponseRecorded) -> Answer:
@@ -99,6 +100,7 @@ class Answer:
             survey=event.survey,
             channel=event.channel,
             comment=event.comment,
+            invitation_id=event.invitation_id,
         )
 
     @property
@@ -120,10 +122,15 @@ class Answer:
 
 @dataclass(slots=True)
 class Revisions:
-    """What a batch of answers changes: the new latest answers and the rollup deltas."""
+    """What a batch of answers changes: the new latest answers and the rollup deltas.
+
+    `advanced` are the answers that moved their response forward, in arrival order:
+    what alerts and webhooks are about, whichever way the answers were batched.
+    """
 
     latest: list[Answer] = field(default_factory=list)
     deltas: dict[RollupKey, Histogram] = field(default_factory=dict)
+    advanced: list[Answer] = field(default_factory=list)
 
 
 def revise(*, stored: Mapping[ResponseKey, Answer], incoming: Sequence[Answer]) -> Revisions:
@@ -136,6 +143,7 @@ def revise(*, stored: Mapping[ResponseKey, Answer], incoming: Sequence[Answer]) 
     """
     current = dict(stored)
     changed: set[ResponseKey] = set()
+    advanced: list[Answer] = []
     deltas: dict[RollupKey, Histogram] = {}
     for answer in incoming:
         previous = current.get(answer.key)
@@ -146,9 +154,11 @@ def revise(*, stored: Mapping[ResponseKey, Answer], incoming: Sequence[Answer]) 
         deltas.setdefault(answer.rollup_key, empty_histogram())[answer.score] += 1
         current[answer.key] = answer
         changed.add(answer.key)
+        advanced.append(answer)
     return Revisions(
         latest=[current[key] for key in sorted(changed)],
         deltas={key: delta for key, delta in sorted(deltas.items()) if any(delta)},
+        advanced=advanced,
     )
 
 

@@ -1,4 +1,5 @@
-"""The scoring schema: raw answers (every revision, and the latest) and the rollups.
+"""The scoring schema: raw answers (every revision, and the latest) and the rollups;
+the touchpoint context alerts carry; alerts, their outbox and outbound webhook deliveries.
 
 Rollups are the only thing metrics are read from. `channel` is '' rather than null
 where it is part of a key, because a primary key column cannot be null.
@@ -7,20 +8,26 @@ where it is part of a key, because a primary key column cannot be null.
 from __future__ import annotations
 
 from cxloop_shared.db import service_metadata
+from cxloop_shared.outbox import outbox_table
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Column,
     DateTime,
+    ForeignKey,
+    Identity,
     Index,
     Integer,
     PrimaryKeyConstraint,
     SmallInteger,
     Table,
     Text,
+    UniqueConstraint,
     Uuid,
     func,
+    text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 metadata = service_metadata("scoring")
 
@@ -37,6 +44,7 @@ def _answer_columns() -> list[Column[object]]:
         Column("customer_id", Text, nullable=False),
         Column("score", SmallInteger, nullable=False),
         Column("comment", Text),
+        Column("invitation_id", Uuid),
         Column("answered_at", DateTime(timezone=True), nullable=False),
         Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     ]
@@ -97,3 +105,113 @@ sent_rollups = Table(
     PrimaryKeyConstraint("workspace_id", "touchpoint", "metric", "channel", "bucket"),
     Index("ix_sent_rollups_workspace_bucket", "workspace_id", "bucket"),
 )
+
+# What a touchpoint said when it happened: the context an alert on its answer carries.
+# Never the customer's email or phone: those stay with dispatch.
+touchpoint_contexts = Table(
+    "touchpoint_contexts",
+    metadata,
+    Column("workspace_id", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("touchpoint", Text, nullable=False),
+    Column("channel", Text),
+    Column("customer_id", Text, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("attributes", JSONB, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("workspace_id", "source", "event_id"),
+    Index("ix_touchpoint_contexts_workspace_customer", "workspace_id", "customer_id"),
+)
+
+# Which touchpoint each invitation was sent for, from any of its lifecycle events.
+invitation_origins = Table(
+    "invitation_origins",
+    metadata,
+    Column("workspace_id", Text, nullable=False),
+    Column("invitation_id", Uuid, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    PrimaryKeyConstraint("workspace_id", "invitation_id"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_id", Uuid, nullable=False),
+    Column("workspace_id", Text, nullable=False),
+    Column("rule", Text, nullable=False),
+    Column("response_id", Text, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("invitation_id", Uuid),
+    Column("customer_id", Text, nullable=False),
+    Column("touchpoint", Text, nullable=False),
+    Column("survey", Text),
+    Column("metric", Text, nullable=False),
+    Column("channel", Text),
+    Column("score", SmallInteger, nullable=False),
+    Column("comment", Text),
+    Column("context", JSONB, nullable=False),
+    Column("state", Text, nullable=False, server_default="open"),
+    Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("acknowledged_at", DateTime(timezone=True)),
+    Column("acknowledged_by", Text),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("resolved_by", Text),
+    Column("note", Text),
+    PrimaryKeyConstraint("alert_id"),
+    CheckConstraint("state in ('open', 'acknowledged', 'resolved')", name="state_is_known"),
+    Index("ix_alerts_workspace_raised", "workspace_id", "raised_at", "alert_id"),
+    Index("ix_alerts_workspace_state_raised", "workspace_id", "state", "raised_at", "alert_id"),
+)
+
+# One row per message per endpoint; the worker posts the exact `body`, signed anew
+# on each attempt. The endpoint's URL and secret are read from the configuration
+# when sending, so no secret is stored here and a rotated one applies at once.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("workspace_id", Text, nullable=False),
+    Column("endpoint", Text, nullable=False),
+    Column("message_id", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", Text, nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    UniqueConstraint("workspace_id", "endpoint", "message_id"),
+    CheckConstraint("status in ('pending', 'delivered', 'failed')", name="status_is_known"),
+    Index(
+        "ix_webhook_deliveries_due",
+        "next_attempt_at",
+        postgresql_where=text("status = 'pending'"),
+    ),
+    Index("ix_webhook_deliveries_workspace", "workspace_id", "id"),
+)
+
+# The delivery log: every attempt, with what the endpoint answered or what went wrong.
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column(
+        "delivery_id",
+        BigInteger,
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("attempt", Integer, nullable=False),
+    Column("attempted_at", DateTime(timezone=True), nullable=False),
+    Column("status_code", SmallInteger),
+    Column("error", Text),
+    Column("duration_ms", Integer, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Index("ix_webhook_attempts_delivery", "delivery_id", "attempt"),
+)
+
+outbox = outbox_table(metadata)
