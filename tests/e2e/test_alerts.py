@@ -10,31 +10,19 @@ import hmac
 import json
 import re
 import time
-from typing import Any
 
 import httpx
 import pytest
 from cxloop_devstack.provider_sandbox import provider_sandbox
 
 from tests.e2e.conftest import Stack
+from tests.e2e.test_walking_skeleton import wait_until
 from tests.e2e.workspace import create_workspace, csat_config
 
 pytestmark = pytest.mark.e2e
 
 SECRET = "whsec_" + base64.b64encode(b"the crm's signing secret, end to end").decode()
 ATTRIBUTES = {"agent": "Kim", "order_id": "o-7", "queue": "returns"}
-
-
-def wait_until(check: Any, *, timeout: float = 30.0, every: float = 0.2) -> Any:
-    """Poll `check` until it returns something truthy; fail with its last value."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"condition not met in {timeout}s; last value: {last!r}")
 
 
 def answer_link(stack: Stack, address: str, score: int) -> str | None:

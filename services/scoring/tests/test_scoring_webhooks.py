@@ -14,12 +14,12 @@ from cxloop_scoring.webhooks import (
     messages,
     next_attempt_at,
     recipients,
-    retry_after,
     retry_delay,
     signed_headers,
     subscribes,
 )
 from cxloop_shared.config import WorkspaceConfig
+from cxloop_shared.http import retry_after
 from scoring_support import ENDPOINT_SECRET, T0, endpoint, signature_valid
 
 POLICY = RetryPolicy(base=timedelta(seconds=5), cap=timedelta(hours=1), max_attempts=8)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from cxloop_dispatch.channels.http import ProviderErrors, error_code, refusal, retry_after
+from cxloop_dispatch.channels.http import ProviderErrors, error_code, refusal
+from cxloop_shared.http import retry_after
 
 NOW = datetime(2026, 11, 23, 7, 0, 0, tzinfo=UTC)
 ERRORS = ProviderErrors(

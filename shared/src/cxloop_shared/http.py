@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import structlog
@@ -139,3 +142,26 @@ async def read_body(request: Request, *, limit: int) -> bytes:
             raise PayloadTooLarge(f"body is over the {limit}-byte limit")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds an HTTP `Retry-After` value asks to wait (delay-seconds or an HTTP-date).
+
+    None when absent or unreadable; a date in the past is 0.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

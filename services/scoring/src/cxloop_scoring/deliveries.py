@@ -30,6 +30,7 @@ import structlog
 from cxloop_shared.config import ConfigCache, EndpointConfig
 from cxloop_shared.db import transaction
 from cxloop_shared.events import utcnow
+from cxloop_shared.http import retry_after
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -41,7 +42,6 @@ from cxloop_scoring.webhooks import (
     InvalidSecret,
     RetryPolicy,
     next_attempt_at,
-    retry_after,
     signed_headers,
 )
 

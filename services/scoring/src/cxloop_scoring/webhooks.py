@@ -26,7 +26,6 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from cxloop_shared.config import WorkspaceConfig
@@ -187,26 +186,6 @@ def next_attempt_at(
     if result.delivered or result.permanent or attempt >= policy.max_attempts:
         return None
     return now + retry_delay(attempt, policy=policy, retry_after=result.retry_after, rng=rng)
-
-
-def retry_after(value: str | None, *, now: datetime) -> float | None:
-    """Seconds an HTTP `Retry-After` (delay-seconds or an HTTP-date) asks to wait."""
-    if value is None:
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 # --- Signing ---------------------------------------------------------------------------

@@ -26,17 +26,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import re
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from functools import cache
 from typing import Any
 
 import httpx
+from cxloop_shared.http import retry_after
 
 from cxloop_dispatch.channels.base import HandingOver, SendFailed
 
@@ -74,29 +72,6 @@ class Timeouts:
 
     connect: float = CONNECT_TIMEOUT
     total: float = TOTAL_TIMEOUT
-
-
-def retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait per an HTTP `Retry-After` value (delay-seconds or an HTTP-date).
-
-    None when absent or unreadable; a date in the past is 0.
-    """
-    if value is None:
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def error_code(value: object) -> str | None:
