@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import structlog
 from cxloop_shared.errors import CxloopError, ServiceUnavailable
 from cxloop_shared.readmodels import MetricsReport
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 log = structlog.get_logger(__name__)
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class UpstreamProblem(CxloopError):
@@ -71,9 +73,13 @@ class ScoringClient:
         self._http = http
         self._headers = {"Authorization": f"Bearer {internal_token.get_secret_value()}"}
 
-    async def _get(self, path: str, *, params: Mapping[str, str]) -> httpx.Response:
+    async def _request(
+        self, method: str, path: str, *, params: Mapping[str, str], body: Any = None
+    ) -> httpx.Response:
         try:
-            response = await self._http.get(path, params=params, headers=self._headers)
+            response = await self._http.request(
+                method, path, params=params, json=body, headers=self._headers
+            )
         except httpx.TransportError as exc:
             log.warning("scoring.unreachable", path=path, error=repr(exc))
             raise ServiceUnavailable("scoring is unreachable; retry shortly") from None
@@ -81,13 +87,37 @@ class ScoringClient:
             raise upstream_error(response)
         return response
 
+    async def read(
+        self, model: type[ModelT], path: str, *, workspace_id: str, query: Mapping[str, str]
+    ) -> ModelT:
+        """GET scoring's internal `path` for one workspace, answered as a `model`.
+
+        `query` holds only the caller's parameters; the workspace always comes from the
+        caller's key, never from the request, so no caller reads another workspace.
+        """
+        return await self.call("GET", model, path, workspace_id=workspace_id, query=query)
+
+    async def call(
+        self,
+        method: str,
+        model: type[ModelT],
+        path: str,
+        *,
+        workspace_id: str,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+    ) -> ModelT:
+        """`method` scoring's internal `path` for one workspace (JSON `body`), as a `model`."""
+        params = {**(query or {}), "workspace_id": workspace_id}
+        response = await self._request(method, path, params=params, body=body)
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError:
+            log.error("scoring.bad_answer", path=path, model=model.__name__)
+            raise bad_gateway(f"scoring answered {path} with an invalid document") from None
+
     async def metrics(self, *, workspace_id: str, query: Mapping[str, str]) -> MetricsReport:
         """The workspace's metrics for `query` (touchpoint, from, to, granularity, group_by)."""
-        response = await self._get(
-            "/internal/v1/metrics", params={**query, "workspace_id": workspace_id}
+        return await self.read(
+            MetricsReport, "/internal/v1/metrics", workspace_id=workspace_id, query=query
         )
-        try:
-            return MetricsReport.model_validate_json(response.content)
-        except ValidationError:
-            log.error("scoring.bad_metrics_report", workspace_id=workspace_id)
-            raise bad_gateway("scoring answered with an invalid metrics report") from None
