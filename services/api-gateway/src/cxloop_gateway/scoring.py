@@ -1,4 +1,5 @@
-"""The gateway's client of scoring's internal read API, and how its failures reach callers."""
+"""The gateway's client of another service's internal API (scoring, dispatch), and how its
+failures reach callers."""
 
 from __future__ import annotations
 
@@ -35,22 +36,22 @@ def _retry_after(response: httpx.Response) -> int:
     return int(value) if value.isdigit() else 5
 
 
-def upstream_error(response: httpx.Response) -> CxloopError:
-    """The error a caller sees for scoring's error response.
+def upstream_error(response: httpx.Response, *, service: str = "scoring") -> CxloopError:
+    """The error a caller sees for `service`'s error response.
 
-    The caller's own mistakes (4xx) pass through as scoring phrased them; scoring refusing
-    the gateway's internal token is the gateway's misconfiguration, not the caller's, so
-    it becomes a 502 like any other scoring failure.
+    The caller's own mistakes (4xx) pass through as the service phrased them; a service
+    refusing the gateway's internal token is the gateway's misconfiguration, not the
+    caller's, so it becomes a 502 like any other upstream failure.
     """
     status = response.status_code
     if status == 503:
         return ServiceUnavailable(
-            "scoring is not ready; retry shortly", retry_after=_retry_after(response)
+            f"{service} is not ready; retry shortly", retry_after=_retry_after(response)
         )
     if status in (401, 403):
-        return bad_gateway(f"scoring refused the gateway's internal token ({status})")
+        return bad_gateway(f"{service} refused the gateway's internal token ({status})")
     if status >= 500:
-        return bad_gateway(f"scoring failed ({status})")
+        return bad_gateway(f"{service} failed ({status})")
     try:
         problem = response.json()
     except ValueError:
@@ -67,10 +68,13 @@ def upstream_error(response: httpx.Response) -> CxloopError:
 
 
 class ScoringClient:
-    """Reads from scoring's internal API on behalf of one workspace at a time."""
+    """Calls one service's internal API (scoring by default) for one workspace at a time."""
 
-    def __init__(self, http: httpx.AsyncClient, *, internal_token: SecretStr) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, *, internal_token: SecretStr, service: str = "scoring"
+    ) -> None:
         self._http = http
+        self._service = service
         self._headers = {"Authorization": f"Bearer {internal_token.get_secret_value()}"}
 
     async def _request(
@@ -81,16 +85,16 @@ class ScoringClient:
                 method, path, params=params, json=body, headers=self._headers
             )
         except httpx.TransportError as exc:
-            log.warning("scoring.unreachable", path=path, error=repr(exc))
-            raise ServiceUnavailable("scoring is unreachable; retry shortly") from None
+            log.warning("upstream.unreachable", service=self._service, path=path, error=repr(exc))
+            raise ServiceUnavailable(f"{self._service} is unreachable; retry shortly") from None
         if response.is_error:
-            raise upstream_error(response)
+            raise upstream_error(response, service=self._service)
         return response
 
     async def read(
         self, model: type[ModelT], path: str, *, workspace_id: str, query: Mapping[str, str]
     ) -> ModelT:
-        """GET scoring's internal `path` for one workspace, answered as a `model`.
+        """GET the service's internal `path` for one workspace, answered as a `model`.
 
         `query` holds only the caller's parameters; the workspace always comes from the
         caller's key, never from the request, so no caller reads another workspace.
@@ -107,14 +111,14 @@ class ScoringClient:
         query: Mapping[str, str] | None = None,
         body: Any = None,
     ) -> ModelT:
-        """`method` scoring's internal `path` for one workspace (JSON `body`), as a `model`."""
+        """`method` the service's internal `path` for one workspace (JSON `body`), as a `model`."""
         params = {**(query or {}), "workspace_id": workspace_id}
         response = await self._request(method, path, params=params, body=body)
         try:
             return model.model_validate_json(response.content)
         except ValidationError:
-            log.error("scoring.bad_answer", path=path, model=model.__name__)
-            raise bad_gateway(f"scoring answered {path} with an invalid document") from None
+            log.error("upstream.bad_answer", service=self._service, path=path, model=model.__name__)
+            raise bad_gateway(f"{self._service} answered {path} with an invalid document") from None
 
     async def metrics(self, *, workspace_id: str, query: Mapping[str, str]) -> MetricsReport:
         """The workspace's metrics for `query` (touchpoint, from, to, granularity, group_by)."""
