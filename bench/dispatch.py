@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 import httpx
-import psutil
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import TopicPartition
 from cxloop_devstack.ports import free_port
 from cxloop_devstack.services import SERVICES
 from cxloop_devstack.stack import ServiceProcess, StackSettings
@@ -31,6 +29,16 @@ from cxloop_shared.config import WorkspaceConfig
 from cxloop_shared.events import Customer, Touchpoint, TouchpointReceived, utcnow
 from cxloop_shared.settings import ServiceSettings
 
+from bench.backlog import (
+    STALL_SECONDS,
+    chunks,
+    cpu_seconds,
+    dsn,
+    prefill,
+    raw_consumer,
+    ready_time,
+    start_group_at,
+)
 from bench.runner import Throughput
 
 EVENTS = 20_000
@@ -41,8 +49,6 @@ WORKSPACE = "bench-dispatch"
 BATCH_SIZE: int = ServiceSettings.model_fields["consumer_batch_size"].default
 # What the dispatch process is started with (StackSettings.extra["dispatch"]).
 SERVICE_ENVIRONMENT = {"CXLOOP_LOG_LEVEL": "WARNING", "CXLOOP_CONSUMER_BATCH_SIZE": str(BATCH_SIZE)}
-# How long the dispatcher may go without persisting a row before the run is given up.
-STALL_SECONDS = 60.0
 # Each poll counts every row so far, on the Postgres the dispatcher is using: often enough
 # for a fine end time, rarely enough not to slow it down.
 POLL_SECONDS = 0.2
@@ -88,9 +94,17 @@ async def run(
     alone, the raw consumer, the dispatcher, and the raw insert of the rows it wrote."""
     config = await configure_workspace(settings)
     records = touchpoints(events)
-    start = await prefill(settings.kafka_bootstrap, records, idempotence=idempotence)
+    start = await prefill(
+        settings.kafka_bootstrap, records, topic=topics.TOUCHPOINTS, idempotence=idempotence
+    )
     decide_only = decide_without_io(records, config)
-    raw_consume = await raw_consumer(settings.kafka_bootstrap, start=start, events=events)
+    raw_consume = await raw_consumer(
+        settings.kafka_bootstrap,
+        topic=topics.TOUCHPOINTS,
+        start=start,
+        records=events,
+        batch_size=BATCH_SIZE,
+    )
     dispatcher, from_start, details = await dispatcher_run(
         settings, log_dir, start=start, events=events
     )
@@ -176,35 +190,6 @@ def touchpoints(events: int) -> list[KafkaRecord]:
     return records
 
 
-async def prefill(
-    bootstrap: str, records: Sequence[KafkaRecord], *, idempotence: bool
-) -> dict[TopicPartition, int]:
-    """Produce the records (windows of 1000 outstanding sends); return where they begin in
-    each partition. Earlier benchmarks leave touchpoints of their own in the topic, and the
-    readers below start after them."""
-    partitions = [
-        TopicPartition(topics.TOUCHPOINTS, p) for p in range(topics.PARTITIONS[topics.TOUCHPOINTS])
-    ]
-    start = await _end_offsets(bootstrap, partitions)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=idempotence, linger_ms=5
-    )
-    await producer.start()
-    try:
-        for window in _chunks(records, 1000):
-            sent = [
-                await producer.send(r.topic, r.value, key=r.key, headers=r.headers) for r in window
-            ]
-            await asyncio.gather(*sent)
-    finally:
-        await producer.stop()
-    end = await _end_offsets(bootstrap, partitions)
-    produced = sum(end[tp] - start[tp] for tp in partitions)
-    if produced != len(records):
-        raise RuntimeError(f"{produced} records landed in {topics.TOUCHPOINTS}, not {len(records)}")
-    return start
-
-
 def decide_without_io(records: Sequence[KafkaRecord], config: WorkspaceConfig) -> Throughput:
     """Decode and decide each touchpoint in this process, nothing read or written: the CPU a
     decision costs before any I/O, so the dispatcher's rate can be read as a share of it."""
@@ -219,55 +204,21 @@ def decide_without_io(records: Sequence[KafkaRecord], config: WorkspaceConfig) -
     return Throughput("decode + decide, no I/O (this process)", len(records), elapsed, batches)
 
 
-async def raw_consumer(
-    bootstrap: str, *, start: dict[TopicPartition, int], events: int
-) -> Throughput:
-    """A plain consumer in a fresh group reading the same records in batches of the
-    dispatcher's size, doing nothing with them: the most any consumer of this broker can
-    hand a handler. Timed from the group's assignment, so joining is not counted."""
-    group = f"bench-raw-{uuid.uuid4().hex[:8]}"
-    await _start_group_at(bootstrap, group, start)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_poll_records=BATCH_SIZE,
-    )
-    assigned = _Assigned()
-    await consumer.start()
-    try:
-        consumer.subscribe([topics.TOUCHPOINTS], listener=assigned)
-        async with asyncio.timeout(STALL_SECONDS + events / 100):
-            await assigned.wait()
-            started = time.perf_counter()
-            received = batches = 0
-            while received < events:
-                polled = await consumer.getmany(timeout_ms=1000, max_records=BATCH_SIZE)
-                count = sum(len(part) for part in polled.values())
-                received += count
-                batches += 1 if count else 0
-            elapsed = time.perf_counter() - started
-    finally:
-        await consumer.stop()
-    return Throughput("raw consumer (same broker)", received, elapsed, batches)
-
-
 async def dispatcher_run(
     settings: StackSettings, log_dir: Path, *, start: dict[TopicPartition, int], events: int
 ) -> tuple[Throughput, Throughput, dict[str, float | int]]:
     """One dispatch process working through the backlog; decisions counted as rows in
     `dispatch.invitations`. Timed from its first row (the first batch's transaction) to the
     poll that sees the last, and also from the process launch (imports, group join)."""
-    await _start_group_at(settings.kafka_bootstrap, "dispatch", start)
+    await start_group_at(settings.kafka_bootstrap, "dispatch", start)
     spec = next(spec for spec in SERVICES if spec.name == "dispatch")
     process = ServiceProcess(spec, settings, log_dir)
-    connection = await asyncpg.connect(_dsn(settings.database_url))
+    connection = await asyncpg.connect(dsn(settings.database_url))
     ready: asyncio.Task[float] | None = None
     try:
         launched, launched_wall = time.perf_counter(), time.time()
         process.start()
-        ready = asyncio.create_task(_ready(process))
+        ready = asyncio.create_task(ready_time(process))
         decided, progressed = 0, launched
         cpu_from = (0.0, 0.0)
         while decided < events:
@@ -277,7 +228,7 @@ async def dispatcher_run(
             now = time.perf_counter()
             count = await connection.fetchval(_COUNT, WORKSPACE)
             if count and not decided:
-                cpu_from = (now, _cpu_seconds(process))
+                cpu_from = (now, cpu_seconds(process))
             if count > decided:
                 decided, progressed = count, now
             elif now - progressed > STALL_SECONDS:
@@ -285,7 +236,7 @@ async def dispatcher_run(
                     f"dispatch stalled at {decided}/{events} rows:\n{process.process.tail()}"
                 )
         done, done_wall = time.perf_counter(), time.time()
-        cpu_share = (_cpu_seconds(process) - cpu_from[1]) / max(done - cpu_from[0], 1e-3)
+        cpu_share = (cpu_seconds(process) - cpu_from[1]) / max(done - cpu_from[0], 1e-3)
         waiting = await connection.fetchval("select count(*) from dispatch.outbox")
         first_row, batches = await connection.fetchrow(_BATCHES, WORKSPACE)
         ready_at = await ready
@@ -315,7 +266,7 @@ async def raw_inserts(database_url: str, *, events: int) -> Throughput:
     """The dispatcher's own rows inserted again into a copy of its table (same columns,
     indexes and constraints), a batch of the consumer's size per transaction with one
     pipelined statement: the most this Postgres takes of such rows from one client."""
-    connection = await asyncpg.connect(_dsn(database_url))
+    connection = await asyncpg.connect(dsn(database_url))
     try:
         await connection.execute(
             "create schema if not exists bench_scratch;"
@@ -335,7 +286,7 @@ async def raw_inserts(database_url: str, *, events: int) -> Throughput:
         statement = f"insert into {target} values ({params}) on conflict do nothing"  # noqa: S608
         started = time.perf_counter()
         batches = 0
-        for batch in _chunks(rows, BATCH_SIZE):
+        for batch in chunks(rows, BATCH_SIZE):
             async with connection.transaction():
                 await connection.executemany(statement, batch)
             batches += 1
@@ -357,68 +308,3 @@ _BATCHES = (
     "select min(created_at), count(distinct created_at)"
     " from dispatch.invitations where workspace_id = $1"
 )
-
-
-class _Assigned(ConsumerRebalanceListener):
-    """Lets the caller wait until the group gave the consumer its partitions."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    async def wait(self) -> None:
-        await self._event.wait()
-
-    async def on_partitions_revoked(self, revoked: object) -> None:
-        pass
-
-    async def on_partitions_assigned(self, assigned: object) -> None:
-        self._event.set()
-
-
-async def _ready(process: ServiceProcess) -> float:
-    await asyncio.to_thread(process.wait_ready)
-    return time.perf_counter()
-
-
-def _cpu_seconds(process: ServiceProcess) -> float:
-    """CPU time the service process (and any children) used so far."""
-    if process.process.pid is None:
-        return 0.0
-    root = psutil.Process(process.process.pid)
-    return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
-
-
-async def _end_offsets(
-    bootstrap: str, partitions: list[TopicPartition]
-) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        return dict(await consumer.end_offsets(partitions))
-    finally:
-        await consumer.stop()
-
-
-async def _start_group_at(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
-    """Commit `offsets` for `group`, so its members begin at the prefilled records."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(list(offsets))
-        await consumer.commit(offsets)
-    finally:
-        await consumer.stop()
-
-
-def _dsn(database_url: str) -> str:
-    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
-T = TypeVar("T")
-
-
-def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for offset in range(0, len(items), size):
-        yield items[offset : offset + size]
