@@ -41,11 +41,17 @@ def ingest_config(workspace_id: str) -> dict[str, Any]:
             "invoice_paid": {"survey": "csat"},
             "ticket_closed": {"survey": "csat"},
             "contact_ended": {"survey": "ces"},
+            "onboarding_done": {"survey": "cxi"},
         },
         "surveys": {
             "csat": {"metric": "csat", "question": {"en": "How satisfied are you?"}},
             "nps": {"metric": "nps", "question": {"en": "Would you recommend us?"}},
             "ces": {"metric": "ces", "question": {"en": "Was it easy?"}},
+            "cxi": {
+                "metric": "cxi",
+                "question": {"en": "About your onboarding"},
+                "items": {"easy": {"en": "How easy was setting up your account?"}},
+            },
         },
         "sources": {
             "shop": {

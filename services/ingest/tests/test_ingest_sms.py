@@ -14,8 +14,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from cxloop_shared import topics
 from cxloop_shared.cloudevents import encode
-from cxloop_shared.events import CustomerChanged, InvitationChanged, ResponseRecorded
-from cxloop_shared.links import address_digest
+from cxloop_shared.events import CustomerChanged, InvitationChanged, Metric, ResponseRecorded
+from cxloop_shared.links import AnswerLink, address_digest, sign
 from fastapi import FastAPI
 from ingest_support import LINK_SECRET, SMS_AUTH_TOKEN, KafkaTap, Workspace
 from sqlalchemy import text
@@ -31,22 +31,27 @@ def twilio_signature(url: str, params: dict[str, str], token: str = SMS_AUTH_TOK
     ).decode()
 
 
-@pytest.fixture
-async def sent_sms(
-    workspace: Workspace, kafka_bootstrap: str, ingest_app: FastAPI
+async def invitation_by_sms(
+    workspace: Workspace,
+    *,
+    kafka_bootstrap: str,
+    ingest_app: FastAPI,
+    touchpoint: str = "order_delivered",
+    survey: str = "nps",
+    metric: Metric = "nps",
 ) -> InvitationChanged:
-    """An NPS invitation dispatch sent by SMS to PHONE, as ingest learns it from Kafka."""
+    """An invitation dispatch sent by SMS to PHONE, once ingest has learnt it from Kafka."""
     now = datetime.now(UTC)
     sent = InvitationChanged(
         workspace_id=workspace.id,
         invitation_id=uuid.uuid4(),
         event_id="ord-1",
         source="shop",
-        touchpoint="order_delivered",
+        touchpoint=touchpoint,
         customer_id="c-sms",
         status="sent",
-        survey="nps",
-        metric="nps",
+        survey=survey,
+        metric=metric,
         channel="sms",
         address_digest=address_digest(PHONE, workspace_id=workspace.id, secret=LINK_SECRET),
         changed_at=now - timedelta(minutes=1),
@@ -70,6 +75,16 @@ async def sent_sms(
             if known:
                 return sent
             await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def sent_sms(
+    workspace: Workspace, kafka_bootstrap: str, ingest_app: FastAPI
+) -> InvitationChanged:
+    """An NPS invitation dispatch sent by SMS to PHONE, as ingest learns it from Kafka."""
+    return await invitation_by_sms(
+        workspace, kafka_bootstrap=kafka_bootstrap, ingest_app=ingest_app
+    )
 
 
 class Phone:
@@ -177,3 +192,50 @@ async def test_a_forged_reply_is_refused_and_changes_nothing(
     assert unknown.status_code == 404, "email is not an SMS channel"
     assert await tap.published(topics.CUSTOMERS, workspace.id) == []
     assert await tap.published(topics.RESPONSES, workspace.id) == []
+
+
+async def test_a_cx_index_survey_is_answered_by_its_link_and_a_text_comments_on_it(
+    ingest: httpx.AsyncClient,
+    workspace: Workspace,
+    tap: KafkaTap,
+    kafka_bootstrap: str,
+    ingest_app: FastAPI,
+) -> None:
+    sent = await invitation_by_sms(
+        workspace,
+        kafka_bootstrap=kafka_bootstrap,
+        ingest_app=ingest_app,
+        touchpoint="onboarding_done",
+        survey="cxi",
+        metric="cxi",
+    )
+    phone = Phone(ingest, workspace)
+    token = sign(
+        AnswerLink(
+            workspace_id=workspace.id,
+            invitation_id=sent.invitation_id,
+            customer_id="c-sms",
+            touchpoint="onboarding_done",
+            survey="cxi",
+            metric="cxi",
+            channel="sms",
+            answer_until=datetime.now(UTC) + timedelta(days=7),
+        ),
+        secret=LINK_SECRET,
+    )
+
+    before_link = await phone.text("4")
+    await ingest.post(f"/r/{token}", data={"effective": "4", "easy": "2", "enjoyable": "3"})
+    after_link = await phone.text("setup took far too long")
+
+    assert "three short questions" in before_link.text
+    assert "Thank you for your answer" in after_link.text
+    published = [
+        r
+        for r in await tap.published(topics.RESPONSES, workspace.id)
+        if isinstance(r, ResponseRecorded)
+    ]
+    assert [(r.items, r.score, r.comment, r.revision) for r in published] == [
+        ({"effective": 4, "easy": 2, "enjoyable": 3}, 3, None, 1),
+        ({"effective": 4, "easy": 2, "enjoyable": 3}, 3, "setup took far too long", 2),
+    ]

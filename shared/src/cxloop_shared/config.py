@@ -25,7 +25,7 @@ from pydantic import (
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cxloop_shared.events import Key, Metric, TimeZoneName
+from cxloop_shared.events import CxiItem, Key, Metric, TimeZoneName
 from cxloop_shared.expressions import compile_expression
 from cxloop_shared.mapping import CustomMapping
 
@@ -128,16 +128,25 @@ class FatigueRule(_Strict):
 
 
 class SurveyConfig(_Strict):
-    """A micro-survey: one metric question and an optional open follow-up."""
+    """A micro-survey: one metric question and an optional open follow-up.
+
+    A CX Index survey asks three 1-5 questions instead of one: `items` words each (in any
+    language given; cxloop's English wording otherwise), and `question` introduces them.
+    """
 
     metric: Metric
     question: Localized
     follow_up: Localized | None = None
+    items: dict[CxiItem, Localized] | None = Field(
+        None, description="CX Index only: the wording of its effective, easy and enjoyable items."
+    )
 
     @model_validator(mode="after")
     def _has_english_or_any(self) -> SurveyConfig:
         if not self.question:
             raise ValueError("question needs at least one language")
+        if self.items is not None and self.metric != "cxi":
+            raise ValueError("items: only a CX Index (metric cxi) survey has items")
         return self
 
 

@@ -14,7 +14,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from cxloop_shared import clock
 
@@ -32,6 +40,17 @@ _TIMEZONES = frozenset(available_timezones())
 Metric = Literal["nps", "csat", "ces", "cxi", "yes_no"]
 InvitationStatus = Literal["scheduled", "suppressed", "sent", "failed", "expired", "unknown"]
 CollectedVia = Literal["link", "sms", "api"]
+# The CX Index's three questions, each answered 1-5 (Forrester: effectiveness, ease, emotion).
+CxiItem = Literal["effective", "easy", "enjoyable"]
+CXI_ITEMS: tuple[CxiItem, ...] = ("effective", "easy", "enjoyable")
+CxiScore = Annotated[int, Field(ge=1, le=5)]
+CxiItems = dict[CxiItem, int]
+
+
+def cxi_score(items: CxiItems) -> int:
+    """The one score a CX Index answer is summarised by (alert rules, SMS, exports): the
+    mean of its three items rounded half up. Metrics use the items themselves."""
+    return (2 * sum(items[item] for item in CXI_ITEMS) + len(CXI_ITEMS)) // (2 * len(CXI_ITEMS))
 
 
 def _email(value: str) -> str:
@@ -169,10 +188,27 @@ class ResponseRecorded(CxEvent):
     metric: Metric
     channel: Key | None = None
     score: int = Field(ge=0, le=10)
+    items: dict[CxiItem, CxiScore] | None = Field(
+        None,
+        description="CX Index answers only: each of the three questions' 1-5 answer; "
+        "`score` is then their mean rounded half up.",
+    )
     comment: Annotated[str, StringConstraints(max_length=5000)] | None = None
     revision: int = Field(1, ge=1)
     answered_at: AwareDatetime
     collected_via: CollectedVia
+
+    @model_validator(mode="after")
+    def _cxi_has_its_items(self) -> ResponseRecorded:
+        if self.metric != "cxi":
+            if self.items is not None:
+                raise ValueError("items: only a CX Index answer has items")
+            return self
+        if self.items is None or set(self.items) != set(CXI_ITEMS):
+            raise ValueError(f"items: a CX Index answer needs exactly {', '.join(CXI_ITEMS)}")
+        if self.score != cxi_score(self.items):
+            raise ValueError("score: a CX Index answer's score is the mean of its items")
+        return self
 
     @property
     def customer_key(self) -> str:

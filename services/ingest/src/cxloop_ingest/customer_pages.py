@@ -6,6 +6,7 @@ from typing import Annotated
 
 from cxloop_shared.config import ConfigCache, SurveyConfig, WorkspaceConfig
 from cxloop_shared.errors import CxloopError, NotFound
+from cxloop_shared.events import CXI_ITEMS, CxiItem, CxiItems
 from cxloop_shared.links import AnswerLink, InvalidLink, UnsubscribeLink, verify
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse
@@ -15,6 +16,7 @@ from cxloop_ingest.deps import OutboxDep, SessionDep, SettingsDep
 
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store"}
+CxiForm = Annotated[int | None, Form(ge=1, le=5, description="A CX Index item, 1-5.")]
 
 
 async def _open_survey(
@@ -59,8 +61,17 @@ async def answer_survey(
     outbox: OutboxDep,
     score: Annotated[int | None, Form(ge=0, le=10)] = None,
     comment: Annotated[str | None, Form(max_length=5000)] = None,
+    effective: CxiForm = None,
+    easy: CxiForm = None,
+    enjoyable: CxiForm = None,
 ) -> HTMLResponse:
     comment = (comment or "").strip() or None
+    given: dict[CxiItem, int | None] = {
+        "effective": effective,
+        "easy": easy,
+        "enjoyable": enjoyable,
+    }
+    items: CxiItems = {item: value for item, value in given.items() if value is not None}
     try:
         link, config, survey = await _open_survey(request, token)
     except CxloopError as exc:
@@ -76,14 +87,21 @@ async def answer_survey(
             selected=None,
             comment=comment,
             error=error,
+            selected_items=items,
         )
         return HTMLResponse(html, status_code=status)
 
-    if score is None:
+    complete = len(items) == len(CXI_ITEMS) if survey.metric == "cxi" else score is not None
+    if not complete:
         return ask_again(pages.WORDS[pages.language(link.locale, config.locale)]["pick"], 422)
     try:
         await service.record_link_answer(
-            session, outbox=outbox, link=link, score=score, comment=comment
+            session,
+            outbox=outbox,
+            link=link,
+            score=score,
+            comment=comment,
+            items=items if survey.metric == "cxi" else None,
         )
     except CxloopError as exc:
         if exc.status == 410:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cxloop_shared.config import SurveyConfig, WorkspaceConfig, localized
+from cxloop_shared.events import CXI_ITEMS, CxiItem, CxiItems
 from cxloop_shared.links import AnswerLink
 from cxloop_shared.scales import scale
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -46,6 +47,20 @@ WORDS: dict[str, dict[str, str]] = {
         "unsubscribed": "Sie sind abgemeldet. Sie erhalten über diesen Kanal keine Umfragen mehr.",
     },
 }
+# The CX Index's three questions, where the survey does not word them itself.
+CXI_WORDING: dict[str, dict[CxiItem, str]] = {
+    "en": {
+        "effective": "How well did we meet your needs?",
+        "easy": "How easy was it to get what you needed?",
+        "enjoyable": "How enjoyable was it?",
+    },
+    "de": {
+        "effective": "Wie gut haben wir Ihre Bedürfnisse erfüllt?",
+        "easy": "Wie einfach war es, zu bekommen, was Sie brauchten?",
+        "enjoyable": "Wie angenehm war es?",
+    },
+}
+CXI_ENDS = {"en": ("Not at all", "Extremely"), "de": ("Überhaupt nicht", "Äußerst")}
 LOW_HIGH = {
     "csat": ("Very dissatisfied", "Very satisfied"),
     "ces": ("Strongly disagree", "Strongly agree"),
@@ -68,8 +83,10 @@ def survey_page(
     selected: int | None,
     comment: str | None = None,
     error: str | None = None,
+    selected_items: CxiItems | None = None,
 ) -> str:
-    """The micro-survey with `selected` preselected (from `?s=` or a failed post)."""
+    """The micro-survey with `selected` preselected (from `?s=` or a failed post); a CX
+    Index survey shows its three 1-5 items instead of one scale."""
     lang = language(link.locale, config.locale)
     words = WORDS[lang]
     low, high = (words["low"], words["high"])
@@ -77,7 +94,21 @@ def survey_page(
         low, high = LOW_HIGH[survey.metric]
     scores = list(scale(survey.metric))
     labels = {0: "No", 1: "Yes"} if survey.metric == "yes_no" else {}
+    items = []
+    if survey.metric == "cxi":
+        low, high = CXI_ENDS.get(lang, CXI_ENDS["en"])
+        wording = survey.items or {}
+        items = [
+            {
+                "name": item,
+                "text": localized(wording.get(item), link.locale, config.locale)
+                or CXI_WORDING.get(lang, CXI_WORDING["en"])[item],
+                "selected": (selected_items or {}).get(item),
+            }
+            for item in CXI_ITEMS
+        ]
     return _templates.get_template("answer.html").render(
+        items=items,
         lang=lang,
         words=words,
         question=localized(survey.question, link.locale, config.locale),

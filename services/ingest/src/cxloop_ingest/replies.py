@@ -28,6 +28,8 @@ from cxloop_ingest.sms import MAX_COMMENT, parse_reply
 TEXTS = {
     "thanks": "Thank you for your answer! Reply with another number to change it.",
     "retry": "Sorry, we did not get that. Please reply with a number from {low} to {high}.",
+    "use_link": "Thank you! This survey has three short questions: please answer them "
+    "with the link in our message.",
 }
 
 
@@ -127,14 +129,23 @@ async def handle_sms_reply(
         return None
     response_id = str(invitation.invitation_id)
     score, comment = understood.score, understood.comment
-    if understood.kind == "not_a_score":
-        # Words after a score are the comment to it: "9" then "the agent was great".
+    items = None
+    previous = None
+    if understood.kind == "not_a_score" or metric == "cxi":
         previous = await repository.latest_answer(
             session, workspace_id=reply.workspace_id, response_id=response_id
         )
-        if previous is not None:
-            score, comment = previous.score, reply.text.strip()[:MAX_COMMENT] or None
-    if score is None or understood.kind == "out_of_scale":
+    if metric == "cxi":
+        # Three 1-5 questions don't fit one text: the link answers them, and a text after
+        # that is the comment to the answer given there.
+        if previous is None or previous.items is None:
+            return TEXTS["use_link"]
+        score, items = None, previous.items
+        comment = reply.text.strip()[:MAX_COMMENT] or None
+    elif understood.kind == "not_a_score" and previous is not None:
+        # Words after a score are the comment to it: "9" then "the agent was great".
+        score, comment = previous.score, reply.text.strip()[:MAX_COMMENT] or None
+    if metric != "cxi" and (score is None or understood.kind == "out_of_scale"):
         valid = scale(metric)
         return TEXTS["retry"].format(low=valid.start, high=valid.stop - 1)
     asked = service.Asked(
@@ -152,6 +163,7 @@ async def handle_sms_reply(
         asked=asked,
         response_id=response_id,
         score=score,
+        items=items,
         comment=comment,
         via="sms",
         answered_at=now,

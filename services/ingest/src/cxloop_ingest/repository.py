@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from cxloop_shared.events import CxiItems
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,6 +48,7 @@ class StoredAnswer:
     revision: int
     score: int
     comment: str | None
+    items: CxiItems | None = None
 
 
 async def latest_answer(
@@ -55,12 +57,12 @@ async def latest_answer(
     """The answer's latest revision, locked until the transaction ends."""
     row = (
         await session.execute(
-            select(answers.c.revision, answers.c.score, answers.c.comment)
+            select(answers.c.revision, answers.c.score, answers.c.comment, answers.c["items"])
             .where(answers.c.workspace_id == workspace_id, answers.c.response_id == response_id)
             .with_for_update()
         )
     ).first()
-    return StoredAnswer(row.revision, row.score, row.comment) if row else None
+    return StoredAnswer(row.revision, row.score, row.comment, row[3]) if row else None
 
 
 async def save_answer(
@@ -71,6 +73,7 @@ async def save_answer(
     invitation_id: uuid.UUID | None,
     revision: int,
     score: int,
+    items: CxiItems | None,
     comment: str | None,
     answered_at: datetime,
 ) -> None:
@@ -81,13 +84,17 @@ async def save_answer(
         "invitation_id": invitation_id,
         "revision": revision,
         "score": score,
+        "items": items,
         "comment": comment,
         "answered_at": answered_at,
     }
     statement = insert(answers).values(values)
     statement = statement.on_conflict_do_update(
         index_elements=[answers.c.workspace_id, answers.c.response_id],
-        set_={k: statement.excluded[k] for k in ("revision", "score", "comment", "answered_at")},
+        set_={
+            k: statement.excluded[k]
+            for k in ("revision", "score", "items", "comment", "answered_at")
+        },
     )
     await session.execute(statement)
 

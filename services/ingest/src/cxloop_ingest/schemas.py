@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from cxloop_shared.errors import Unprocessable
-from cxloop_shared.events import Identifier, Key, Touchpoint
+from cxloop_shared.events import CxiItem, Identifier, Key, Touchpoint
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -32,7 +32,13 @@ class ResponseIn(BaseModel):
     id: Identifier = Field(description="Your id for this answer; posting it again is idempotent.")
     touchpoint: Key = Field(description="A configured touchpoint; its survey gives the scale.")
     customer_id: Identifier
-    score: int = Field(ge=0, le=10)
+    score: int | None = Field(
+        None, ge=0, le=10, description="The answer on the survey's scale (not for CX Index)."
+    )
+    items: dict[CxiItem, int] | None = Field(
+        None,
+        description="CX Index surveys only: effective, easy and enjoyable, 1-5 each.",
+    )
     comment: Annotated[str, StringConstraints(max_length=5000)] | None = None
     answered_at: AwareDatetime | None = Field(None, description="When answered; now if absent.")
     channel: Key | None = Field(None, description="Where it was collected (ivr, in_app…).")

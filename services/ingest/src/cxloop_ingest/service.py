@@ -10,7 +10,16 @@ from typing import Literal
 import cxloop_shared.topics as topics
 from cxloop_shared.config import WorkspaceConfig
 from cxloop_shared.errors import Gone, Unprocessable
-from cxloop_shared.events import CollectedVia, CustomerChanged, Metric, ResponseRecorded, utcnow
+from cxloop_shared.events import (
+    CXI_ITEMS,
+    CollectedVia,
+    CustomerChanged,
+    CxiItems,
+    Metric,
+    ResponseRecorded,
+    cxi_score,
+    utcnow,
+)
 from cxloop_shared.links import AnswerLink, is_open
 from cxloop_shared.outbox import Outbox
 from cxloop_shared.scales import in_scale, scale
@@ -44,26 +53,61 @@ class Recorded:
     changed: bool
 
 
+Items = CxiItems
+
+
+def scored(metric: Metric, *, score: int | None, items: Items | None) -> tuple[int, Items | None]:
+    """The answer's score (and items) after checking them against the question asked.
+
+    A CX Index question is answered by its three items, and its score is their rounded mean;
+    every other question by one score on its scale. Raise Unprocessable naming the field.
+    """
+    if metric == "cxi":
+        given = items or {}
+        missing = [item for item in CXI_ITEMS if item not in given]
+        if missing:
+            raise Unprocessable(
+                f"items: a CX Index survey is answered with {', '.join(CXI_ITEMS)} "
+                f"(1-5 each); missing {', '.join(missing)}"
+            )
+        for item in CXI_ITEMS:
+            if not in_scale("cxi", given[item]):
+                raise Unprocessable(f"items.{item}: must be between 1 and 5")
+        answered = {item: given[item] for item in CXI_ITEMS}
+        return cxi_score(answered), answered
+    if items is not None:
+        raise Unprocessable("items: only a CX Index (cxi) survey is answered with items")
+    if score is None:
+        raise Unprocessable("score: this survey needs a score")
+    if not in_scale(metric, score):
+        valid = scale(metric)
+        raise Unprocessable(f"score must be between {valid.start} and {valid.stop - 1}")
+    return score, None
+
+
 async def record_answer(
     session: AsyncSession,
     *,
     outbox: Outbox,
     asked: Asked,
     response_id: str,
-    score: int,
+    score: int | None,
     comment: str | None,
     via: CollectedVia,
     answered_at: datetime,
+    items: Items | None = None,
 ) -> Recorded:
     """Record a new answer, or a new revision of it; the same answer twice is not a revision."""
-    if not in_scale(asked.metric, score):
-        valid = scale(asked.metric)
-        raise Unprocessable(f"score must be between {valid.start} and {valid.stop - 1}")
+    score, items = scored(asked.metric, score=score, items=items)
     previous = await repository.latest_answer(
         session, workspace_id=asked.workspace_id, response_id=response_id
     )
     revision = previous.revision + 1 if previous else 1
-    if previous is not None and (previous.score, previous.comment) == (score, comment):
+    if previous is not None and (previous.score, previous.items, previous.comment) == (
+        score,
+        items,
+        comment,
+    ):
         revision = previous.revision  # the same answer again (a double submit) is no revision
     unchanged = previous is not None and revision == previous.revision
     response = ResponseRecorded(
@@ -76,6 +120,7 @@ async def record_answer(
         metric=asked.metric,
         channel=asked.channel,
         score=score,
+        items=items,
         comment=comment,
         revision=revision,
         answered_at=answered_at,
@@ -90,6 +135,7 @@ async def record_answer(
         invitation_id=asked.invitation_id,
         revision=revision,
         score=score,
+        items=items,
         comment=comment,
         answered_at=answered_at,
     )
@@ -102,8 +148,9 @@ async def record_link_answer(
     *,
     outbox: Outbox,
     link: AnswerLink,
-    score: int,
+    score: int | None,
     comment: str | None,
+    items: Items | None = None,
 ) -> ResponseRecorded:
     """Record (or revise) the answer to the invitation behind `link`."""
     now = utcnow()
@@ -124,6 +171,7 @@ async def record_link_answer(
         asked=asked,
         response_id=str(link.invitation_id),
         score=score,
+        items=items,
         comment=comment,
         via="link",
         answered_at=now,
@@ -165,6 +213,7 @@ async def record_api_answer(
         asked=asked,
         response_id=answer.id,
         score=answer.score,
+        items=answer.items,
         comment=answer.comment,
         via="api",
         answered_at=answered_at,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cxloop_shared.db import service_metadata
 from cxloop_shared.outbox import outbox_table
 from sqlalchemy import Column, DateTime, Index, Integer, Table, Text, func
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 metadata = service_metadata("ingest")
 
@@ -26,6 +26,8 @@ answers = Table(
     Column("invitation_id", UUID(as_uuid=True), nullable=True),
     Column("revision", Integer, nullable=False),
     Column("score", Integer, nullable=False),
+    # CX Index answers: {"effective": 1-5, "easy": 1-5, "enjoyable": 1-5}; null otherwise.
+    Column("items", JSONB, nullable=True),
     Column("comment", Text, nullable=True),
     Column("answered_at", DateTime(timezone=True), nullable=False),
 )
