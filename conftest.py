@@ -18,9 +18,15 @@ import pytest
 from cxloop_devstack.kafka import choose_broker
 from cxloop_devstack.postgres import EmbeddedPostgres
 from cxloop_devstack.services import prepare_stack
+from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).parent
 INFRA_KEY = pytest.StashKey["Infra"]()
+
+# Speed is measured by `make bench`, never by a test: on a shared, loaded machine a
+# property test must not fail because generating or running an example took long.
+settings.register_profile("cxloop", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("cxloop")
 
 
 @dataclass

@@ -42,8 +42,10 @@ def encode(
     source: str,
     time: datetime | None = None,
     traceparent: str | None = None,
+    tracestate: str | None = None,
 ) -> KafkaRecord:
-    """Wrap `event` as a Kafka record with CloudEvents headers and the customer key."""
+    """Wrap `event` as a Kafka record with CloudEvents headers and the customer key, plus
+    the W3C trace context when one is given (only when tracing is on)."""
     headers: Headers = [
         ("ce_specversion", SPECVERSION.encode()),
         ("ce_id", event_id(event).encode()),
@@ -54,6 +56,8 @@ def encode(
     ]
     if traceparent:
         headers.append(("traceparent", traceparent.encode()))
+        if tracestate:
+            headers.append(("tracestate", tracestate.encode()))
     return KafkaRecord(
         topic=topic,
         key=event.kafka_key().encode(),

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cxloop_shared.errors import CxloopError, PayloadTooLarge
+from cxloop_shared.tracing import RequestContext
 
 log = structlog.get_logger(__name__)
 
@@ -96,6 +97,7 @@ def install_probes(app: FastAPI, *, service: str, readiness: Sequence[ReadinessC
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(RequestMetrics, service=service)
+    app.add_middleware(RequestContext)  # outermost: the span covers the whole request
 
 
 class RequestMetrics:

@@ -5,6 +5,10 @@ transaction), and only then are the batch's offsets committed. Delivery is at
 least once, so handlers must be idempotent. Messages that cannot be decoded, or
 that keep failing on their own, go to `<topic>.dlq` with the error and their
 origin in headers, so one bad message never stops a partition.
+
+While a batch is handled, its messages' ids are bound to every log line (`ce_id`,
+`event_id`… for one message; `ce_ids`, `event_ids` for several) and, with tracing on,
+each message continues the trace its headers carry (see `tracing.consuming`).
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from prometheus_client import Counter, Gauge, Histogram
 
-from cxloop_shared.cloudevents import Headers, UndecodableMessage, decode
+from cxloop_shared import tracing
+from cxloop_shared.cloudevents import Headers, UndecodableMessage, decode, header
 from cxloop_shared.events import CxEvent
 from cxloop_shared.failures import is_transient
+from cxloop_shared.logs import event_log_ids
 from cxloop_shared.settings import ServiceSettings
 from cxloop_shared.topics import dlq
 
@@ -37,7 +43,9 @@ MESSAGES = Counter(
 DLQ_MESSAGES = Counter(
     "cxloop_dlq_messages_total", "Messages sent to a dead-letter topic", ["topic", "group"]
 )
-LAG = Gauge("cxloop_consumer_lag", "Messages behind the partition's end", ["topic", "partition"])
+LAG = Gauge(
+    "cxloop_consumer_lag", "Messages behind the partition's end", ["topic", "partition", "group"]
+)
 COMMIT_FAILURES = Counter(
     "cxloop_consumer_commit_failures_total", "Offset commits lost to a rebalance", ["group"]
 )
@@ -65,6 +73,32 @@ class Delivery:
     offset: int
     event: CxEvent
     headers: Headers
+
+    def log_context(self) -> dict[str, object]:
+        """Ids to bind to log lines while working on this message (no personal data):
+        `structlog.contextvars.bound_contextvars(**delivery.log_context())`."""
+        return {
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "ce_id": header(self.headers, "ce_id"),
+            "ce_type": self.event.ce_type,
+            **event_log_ids(self.event),
+        }
+
+
+def batch_log_context(deliveries: Sequence[Delivery]) -> dict[str, object]:
+    """Ids to bind to log lines while a batch is handled: a single message's own context,
+    or every message's `ce_id` and every event id of a larger batch."""
+    if len(deliveries) == 1:
+        return deliveries[0].log_context()
+    ids = [event_log_ids(d.event).get("event_id") for d in deliveries]
+    return {
+        "topics": sorted({d.topic for d in deliveries}),
+        "messages": len(deliveries),
+        "ce_ids": [header(d.headers, "ce_id") for d in deliveries],
+        "event_ids": sorted({i for i in ids if i is not None}),
+    }
 
 
 BatchHandler = Callable[[Sequence[Delivery]], Awaitable[None]]
@@ -167,7 +201,7 @@ class BatchConsumer:
     def _record_lag(self, consumer: AIOKafkaConsumer, tp: TopicPartition, position: int) -> None:
         end = consumer.highwater(tp)
         if end is not None:
-            LAG.labels(tp.topic, str(tp.partition)).set(max(end - position, 0))
+            LAG.labels(tp.topic, str(tp.partition), self._group_id).set(max(end - position, 0))
 
     async def _handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         deliveries: list[Delivery] = []
@@ -182,17 +216,21 @@ class BatchConsumer:
             )
         if not deliveries:
             return
-        error = await self._attempt(deliveries)
-        if error is None:
-            return
-        # The batch keeps failing for a reason that is not the infrastructure's:
-        # find the messages that fail on their own and set them aside.
-        by_offset = {(r.topic, r.partition, r.offset): r for r in records}
-        for delivery in deliveries:
-            single_error = await self._attempt([delivery])
-            if single_error is not None:
-                record = by_offset[(delivery.topic, delivery.partition, delivery.offset)]
-                await self._dead_letter(record, single_error, attempts=self._max_attempts)
+        with tracing.consuming(deliveries, group=self._group_id) as traced:
+            with structlog.contextvars.bound_contextvars(**batch_log_context(deliveries)):
+                error = await self._attempt(deliveries)
+            if error is None:
+                return
+            # The batch keeps failing for a reason that is not the infrastructure's:
+            # find the messages that fail on their own and set them aside.
+            by_offset = {(r.topic, r.partition, r.offset): r for r in records}
+            for delivery in deliveries:
+                with structlog.contextvars.bound_contextvars(**delivery.log_context()):
+                    single_error = await self._attempt([delivery])
+                    if single_error is not None:
+                        traced.failed(delivery, single_error)
+                        record = by_offset[(delivery.topic, delivery.partition, delivery.offset)]
+                        await self._dead_letter(record, single_error, attempts=self._max_attempts)
 
     async def _attempt(self, deliveries: Sequence[Delivery]) -> BaseException | None:
         """Run the handler; retry transient failures until they pass, others a few times."""
@@ -241,5 +279,6 @@ class BatchConsumer:
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
+            ce_id=header(record.headers, "ce_id"),
             error=repr(error)[:300],
         )

@@ -1,4 +1,10 @@
-"""Structured logs: JSON lines with the service name, never secrets or full personal data."""
+"""Structured logs: JSON lines with the service name, never secrets or full personal data.
+
+Context travels in structlog's contextvars: ingest binds the event ids of a request, the
+Kafka consumer those of the batch or message it handles (`kafka.batch_log_context`), so
+every line written meanwhile names the events it is about. With tracing on, each line
+also carries `trace_id` and `span_id`.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,21 @@ import sys
 
 import structlog
 
+from cxloop_shared import tracing
+from cxloop_shared.events import (
+    AlertRaised,
+    CxEvent,
+    InvitationChanged,
+    ResponseRecorded,
+    TouchpointReceived,
+)
+
 
 def configure_logging(*, service: str, level: str = "INFO", json: bool = True) -> None:
     """Route stdlib and structlog output through one JSON (or console) renderer."""
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        tracing.add_trace_ids,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.CallsiteParameterAdder(
@@ -52,6 +68,26 @@ def _add_service(service: str) -> structlog.types.Processor:
         return event
 
     return add
+
+
+def event_log_ids(event: CxEvent) -> dict[str, str]:
+    """The ids an event's log lines carry: its workspace and the touchpoint event,
+    invitation, answer or alert it is about. Never customer ids or addresses."""
+    ids = {"workspace_id": event.workspace_id}
+    if isinstance(event, TouchpointReceived):
+        ids["event_id"] = event.event.id
+        ids["source"] = event.source
+    if isinstance(event, InvitationChanged):
+        ids["event_id"] = event.event_id
+        ids["source"] = event.source
+    if isinstance(event, ResponseRecorded | AlertRaised):
+        ids["response_id"] = event.response_id
+    if isinstance(event, AlertRaised):
+        ids["alert_id"] = str(event.alert_id)
+    invitation_id = getattr(event, "invitation_id", None)
+    if invitation_id is not None:
+        ids["invitation_id"] = str(invitation_id)
+    return ids
 
 
 def mask_email(email: str | None) -> str | None:

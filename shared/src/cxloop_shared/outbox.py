@@ -5,11 +5,15 @@ Each service owns an `outbox` table in its own schema. One relay at a time drain
 (a Postgres advisory lock elects it), in insertion order, so a customer's events
 keep their order; deleting a row only after the broker acknowledged it makes the
 relay at-least-once, and consumers are idempotent.
+
+With tracing on, a row's headers hold the W3C trace context the event was written in
+(see `tracing`), so the relay publishes the request's or the consumed message's trace.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import zlib
 from collections.abc import Callable, Sequence
 
@@ -34,13 +38,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from cxloop_shared.cloudevents import KafkaRecord, encode
+from cxloop_shared import tracing
+from cxloop_shared.cloudevents import KafkaRecord, encode, header
 from cxloop_shared.events import CxEvent
 
 log = structlog.get_logger(__name__)
 
 OUTBOX_DEPTH = Gauge("cxloop_outbox_depth", "Events written but not yet relayed", ["schema"])
-RELAYED = Counter("cxloop_outbox_relayed_total", "Events relayed to Kafka", ["schema"])
+RELAYED = Counter("cxloop_outbox_relayed_total", "Events relayed to Kafka", ["schema", "topic"])
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -81,11 +86,33 @@ class Outbox:
         self._schema = schema
         self._lock_key = zlib.crc32(f"cxloop.outbox.{schema}".encode())
 
-    async def add(self, session: AsyncSession, events: Sequence[tuple[str, CxEvent]]) -> None:
-        """Queue `(topic, event)` pairs in the caller's transaction."""
+    async def add(
+        self,
+        session: AsyncSession,
+        events: Sequence[tuple[str, CxEvent]],
+        *,
+        trace: Sequence[tracing.TraceHeaders] | None = None,
+    ) -> None:
+        """Queue `(topic, event)` pairs in the caller's transaction.
+
+        `trace` gives each event's W3C trace headers, for a writer that batches other
+        callers' events (ingest's group commit); by default each event carries the context
+        it is written in (`tracing.headers_for`). Tracing off, nothing is added.
+        """
         if not events:
             return
-        records = [encode(event, topic=topic, source=self.source) for topic, event in events]
+        if trace is None:
+            trace = [tracing.headers_for(event) for _, event in events]
+        records = [
+            encode(
+                event,
+                topic=topic,
+                source=self.source,
+                traceparent=context.get("traceparent"),
+                tracestate=context.get("tracestate"),
+            )
+            for (topic, event), context in zip(events, trace, strict=True)
+        ]
         await session.execute(insert(self.table), outbox_rows(records))
         self._wake.set()
 
@@ -171,19 +198,28 @@ class Outbox:
                 for row in rows
             ]
             acknowledged: list[int] = []
+            per_topic: collections.Counter[str] = collections.Counter()
             for row, future in zip(rows, futures, strict=True):
                 try:
                     await future
                 except Exception as exc:
-                    log.warning("outbox.send_failed", schema=self._schema, error=repr(exc)[:300])
+                    log.warning(
+                        "outbox.send_failed",
+                        schema=self._schema,
+                        topic=row.topic,
+                        ce_id=header([(k, v.encode()) for k, v in row.headers], "ce_id"),
+                        error=repr(exc)[:300],
+                    )
                     break
                 acknowledged.append(row.id)
+                per_topic[row.topic] += 1
             if acknowledged:
                 await connection.execute(
                     delete(self.table).where(self.table.c.id.in_(acknowledged))
                 )
                 await connection.commit()
-                RELAYED.labels(self._schema).inc(len(acknowledged))
+                for topic, relayed in per_topic.items():
+                    RELAYED.labels(self._schema, topic).inc(relayed)
             if len(acknowledged) < len(rows):
                 raise ConnectionError("broker did not acknowledge every event")
             return len(acknowledged)

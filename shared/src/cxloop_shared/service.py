@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable, Coroutine
+import sys
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 
-from cxloop_shared import operations
+from cxloop_shared import operations, tracing
 from cxloop_shared.db import create_engine, service_metadata
 from cxloop_shared.logs import configure_logging
 from cxloop_shared.migrations import upgrade
@@ -73,11 +74,16 @@ def command_line(
     create_app: Callable[[Any], FastAPI],
     migrations_dir: Path,
     schema: str,
+    commands: Mapping[str, Callable[[list[str]], int]] | None = None,
 ) -> Callable[[], None]:
     """The `main()` of a service: `serve` (the default), `migrate`, and the operations
-    commands (`create-topics`, `replay-dlq <topic>.dlq`, `outbox [--drain]`)."""
+    commands (`create-topics`, `replay-dlq <topic>.dlq`, `outbox [--drain]`); a service's
+    own `commands` take the rest of the command line and return the exit status."""
 
     def main() -> None:
+        own = commands or {}
+        if len(sys.argv) > 1 and sys.argv[1] in own:
+            raise SystemExit(own[sys.argv[1]](sys.argv[2:]))
         parser = argparse.ArgumentParser(prog=f"cxloop-{service}")
         parser.add_argument("command", nargs="?", default="serve", choices=COMMANDS)
         parser.add_argument("topic", nargs="?", help="replay-dlq: the dead-letter topic")
@@ -85,6 +91,7 @@ def command_line(
         args = parser.parse_args()
         settings = settings_type()
         configure_logging(service=service, level=settings.log_level, json=settings.log_json)
+        tracing.configure(settings, service=service)
         if args.command == "migrate":
             upgrade(migrations_dir, url=settings.database_url, schema=schema)
             log.info("migrated", schema=schema)

@@ -26,6 +26,14 @@ class ServiceSettings(BaseSettings):
     port: int = Field(8000, description="Port the HTTP server listens on.")
     log_level: str = Field("INFO", description="Minimum log level.")
     log_json: bool = Field(True, description="JSON logs (off: human-readable console logs).")
+    tracing_enabled: bool = Field(
+        False,
+        description="Export OpenTelemetry traces and carry W3C trace context in Kafka headers.",
+    )
+    otlp_endpoint: str = Field(
+        "http://localhost:4318",
+        description="OTLP/HTTP collector base URL; OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT wins.",
+    )
     link_secret: SecretStr = Field(
         SecretStr("dev-link-secret-change-me"),
         description="Signs survey and unsubscribe links; the same value on ingest and dispatch.",

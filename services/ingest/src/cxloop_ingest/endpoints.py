@@ -100,9 +100,20 @@ def _verify(delivery: Delivery, source_id: str, source: SourceConfig) -> None:
         raise Unauthorized(BAD_SIGNATURE) from exc
 
 
+def _bind_log_context(*, workspace_id: str, source: str, touchpoints: Sequence[Touchpoint]) -> None:
+    """Every line logged for the rest of the request names the events it is about."""
+    ids: dict[str, object] = {"workspace_id": workspace_id, "source": source}
+    if len(touchpoints) == 1:
+        ids["event_id"] = touchpoints[0].id
+    else:
+        ids["event_ids"] = [t.id for t in touchpoints]
+    structlog.contextvars.bind_contextvars(**ids)
+
+
 async def _accept(
     intake: Intake, *, workspace_id: str, source: str, touchpoints: Sequence[Touchpoint]
 ) -> Response:
+    _bind_log_context(workspace_id=workspace_id, source=source, touchpoints=touchpoints)
     async with database_outage_is_503():
         result = await intake.submit(
             workspace_id=workspace_id, source=source, touchpoints=touchpoints
@@ -225,6 +236,9 @@ async def post_response(
     session: SessionDep,
     outbox: OutboxDep,
 ) -> Response:
+    structlog.contextvars.bind_contextvars(
+        workspace_id=principal.workspace_id, response_id=answer.id
+    )
     config = await _workspace_config(request, principal.workspace_id)
     recorded = await service.record_api_answer(
         session,

@@ -9,7 +9,8 @@ commit with no added wait. A request is answered only after its batch committed,
 so a 2xx still means durable.
 
 Because one writer assigns outbox ids in the order requests arrived, a customer's
-touchpoints reach Kafka in the order they were accepted.
+touchpoints reach Kafka in the order they were accepted. The writer runs outside the
+requests, so each submission brings its request's trace context for its events.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from dataclasses import dataclass, field
 
 import cxloop_shared.topics as topics
 import structlog
+from cxloop_shared import tracing
 from cxloop_shared.db import transaction
 from cxloop_shared.events import Touchpoint, TouchpointReceived, utcnow
 from cxloop_shared.outbox import Outbox
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cxloop_ingest import repository
@@ -34,6 +36,9 @@ GROUP_SIZE = Histogram(
     "cxloop_ingest_group_commit_items",
     "Touchpoints made durable per group commit",
     buckets=(1, 2, 5, 10, 50, 100, 500, 1000, 5000),
+)
+TOUCHPOINTS = Counter(
+    "cxloop_ingest_touchpoints_total", "Touchpoints submitted, by result", ["result"]
 )
 
 
@@ -50,6 +55,7 @@ class _Submission:
     workspace_id: str
     source: str
     touchpoints: Sequence[Touchpoint]
+    trace: tracing.TraceHeaders = field(default_factory=tracing.trace_headers)
     done: asyncio.Future[Accepted] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -102,12 +108,19 @@ class Intake:
             async with transaction(self._sessions) as session:
                 results = await _write(session, self._outbox, group)
         except Exception as exc:
-            log.warning("intake.commit_failed", submissions=len(group), error=repr(exc)[:300])
+            log.warning(
+                "intake.commit_failed",
+                submissions=len(group),
+                event_ids=[t.id for s in group for t in s.touchpoints],
+                error=repr(exc)[:300],
+            )
             for submission in group:
                 if not submission.done.done():
                     submission.done.set_exception(exc)
             return
         GROUP_SIZE.observe(sum(len(s.touchpoints) for s in group))
+        TOUCHPOINTS.labels("accepted").inc(sum(r.accepted for r in results))
+        TOUCHPOINTS.labels("duplicate").inc(sum(r.duplicates for r in results))
         for submission, result in zip(group, results, strict=True):
             if not submission.done.done():
                 submission.done.set_result(result)
@@ -120,6 +133,7 @@ async def _write(
     fresh = await repository.remember_events(session, keys)
     received_at = utcnow()
     queued: list[tuple[str, TouchpointReceived]] = []
+    trace: list[tracing.TraceHeaders] = []
     results: list[Accepted] = []
     for submission in group:
         accepted = 0
@@ -136,6 +150,7 @@ async def _write(
                 event=touchpoint,
             )
             queued.append((topics.TOUCHPOINTS, event))
+            trace.append(submission.trace)
         results.append(Accepted(accepted, len(submission.touchpoints) - accepted))
-    await outbox.add(session, queued)
+    await outbox.add(session, queued, trace=trace)
     return results

@@ -140,6 +140,15 @@ class Scheduler:
         return len(claimed)
 
     async def _send(self, invitation: Invitation, attempt: int) -> None:
+        # Each send runs in its own task (gather), so these ids are on every line it logs.
+        with structlog.contextvars.bound_contextvars(
+            workspace_id=invitation.workspace_id,
+            invitation_id=str(invitation.id),
+            event_id=invitation.event_id,
+        ):
+            await self._send_bound(invitation, attempt)
+
+    async def _send_bound(self, invitation: Invitation, attempt: int) -> None:
         key = f"{invitation.workspace_id}:{invitation.channel}"
         blocked_until = self._breakers.open_until(key, utcnow())
         if blocked_until is not None:
