@@ -182,7 +182,8 @@ async def test_groups_by_channel(api: httpx.AsyncClient, handle: Any, workspace_
         ({"from": "2025-01-01T00:00:00Z", "to": "2026-11-01T00:00:00Z"}, "400 days"),
         ({"from": "2026-11-01T00:00:00"}, "timezone"),
         ({"granularity": "year"}, "granularity"),
-        ({"group_by": "persona"}, "group_by"),
+        ({"group_by": "customer"}, "group_by"),
+        ({"compare": "next"}, "compare"),
     ],
 )
 async def test_a_bad_query_is_a_422_problem(

@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Hashable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cxloop_scoring.handlers import ScoringHandler
-from cxloop_scoring.metrics import metric_value
+from cxloop_scoring.metrics import cxi_index, metric_value
 from cxloop_scoring.reports import METRIC_ORDER
 from cxloop_scoring.rollups import bucket_of, empty_histogram
 from cxloop_scoring.service import MetricsQuery, metrics_report
 from cxloop_shared.config import ConfigCache
-from cxloop_shared.events import Metric, ResponseRecorded
+from cxloop_shared.events import CXI_ITEMS, Metric, ResponseRecorded, cxi_score
 from cxloop_shared.readmodels import MetricValue
 from cxloop_shared.scales import scale
 from hypothesis import HealthCheck, given, settings
@@ -21,8 +22,8 @@ from scoring_support import T0, deliveries, response
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 # Response i always measures METRICS[i] on CHANNELS[i], as one survey answer does.
-METRICS: list[Metric] = ["nps", "csat", "nps", "ces", "yes_no", "nps", "csat", "nps"]
-CHANNELS = ["web", None, "sms", "web", "web", None, "sms", "web"]
+METRICS: list[Metric] = ["nps", "csat", "nps", "ces", "yes_no", "nps", "csat", "cxi", "nps"]
+CHANNELS = ["web", None, "sms", "web", "web", None, "sms", "web", "web"]
 
 # (response, revision, any score, minutes after T0): mapped onto the metric's scale below.
 stream_of_answers = st.lists(
@@ -42,16 +43,20 @@ def as_events(workspace_id: str, stream: list[tuple[int, int, int, int]]) -> lis
     first: dict[tuple[int, int], ResponseRecorded] = {}
     for index, revision, score, minutes in stream:
         on_scale = scale(METRICS[index])
+        answer: dict[str, Any] = {"score": on_scale[score % len(on_scale)]}
+        if METRICS[index] == "cxi":
+            items = {item: 1 + (score * (2 * i + 1)) % 5 for i, item in enumerate(CXI_ITEMS)}
+            answer = {"score": cxi_score(items), "items": items}  # type: ignore[arg-type]
         first.setdefault(
             (index, revision),
             response(
                 workspace_id,
                 f"r{index}",
-                on_scale[score % len(on_scale)],
                 revision=revision,
                 metric=METRICS[index],
                 channel=CHANNELS[index],
                 answered_at=T0 + timedelta(minutes=minutes),
+                **answer,
             ),
         )
     return [first[(index, revision)] for index, revision, _, _ in stream]
@@ -60,13 +65,23 @@ def as_events(workspace_id: str, stream: list[tuple[int, int, int, int]]) -> lis
 def expected_values(
     latest: list[ResponseRecorded], key: Callable[[ResponseRecorded], Hashable], *, min_n: int
 ) -> dict[Hashable, list[MetricValue]]:
-    histograms: dict[Hashable, dict[Metric, list[int]]] = {}
+    histograms: dict[Hashable, dict[str, list[int]]] = {}
     for answer in latest:
         by_metric = histograms.setdefault(key(answer), {})
-        by_metric.setdefault(answer.metric, empty_histogram())[answer.score] += 1
+        if answer.items is None:
+            by_metric.setdefault(answer.metric, empty_histogram())[answer.score] += 1
+            continue
+        by_metric.setdefault("cxi", empty_histogram())[cxi_index(answer.items)] += 1
+        for item, item_score in answer.items.items():
+            by_metric.setdefault(item, empty_histogram())[item_score] += 1
     return {
         value: [
-            metric_value(metric, by_metric[metric], min_n=min_n)
+            metric_value(
+                metric,
+                by_metric[metric],
+                min_n=min_n,
+                items={item: by_metric[item] for item in CXI_ITEMS if item in by_metric},
+            )
             for metric in METRIC_ORDER
             if metric in by_metric
         ]

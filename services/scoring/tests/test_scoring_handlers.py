@@ -19,6 +19,7 @@ Snapshot = dict[str, list[tuple[Any, ...]]]
 
 async def snapshot(engine: AsyncEngine, workspace_id: str) -> Snapshot:
     """Every scoring row of the workspace, in a stable order."""
+    # Ordered by every selected column, so rows alike in their first columns keep an order.
     queries = {
         "rollups": "select touchpoint, metric, channel, bucket, counts from scoring.rollups",
         "answers": "select response_id, revision, score, answered_at from scoring.answers",
@@ -28,11 +29,13 @@ async def snapshot(engine: AsyncEngine, workspace_id: str) -> Snapshot:
             "select touchpoint, metric, channel, bucket, sent from scoring.sent_rollups"
         ),
     }
+    orders = {"rollups": "1, 2, 3, 4", "answers": "1, 2", "sent_rollups": "1, 2, 3, 4"}
     found: Snapshot = {}
     async with engine.connect() as connection:
         for name, query in queries.items():
+            order = orders.get(name, "1, 2, 3")
             rows = await connection.execute(
-                text(f"{query} where workspace_id = :w order by 1, 2, 3"), {"w": workspace_id}
+                text(f"{query} where workspace_id = :w order by {order}"), {"w": workspace_id}
             )
             found[name] = [tuple(row) for row in rows]
     return found

@@ -7,10 +7,11 @@ import statistics
 
 import pytest
 from cxloop_scoring.metrics import (
-    CXI_UNSUPPORTED,
     ces,
     csat,
     cxi,
+    cxi_index,
+    cxi_standard_error,
     metric_value,
     nps,
     response_rate,
@@ -19,7 +20,7 @@ from cxloop_scoring.metrics import (
     yes_no,
 )
 from cxloop_scoring.rollups import histogram_of
-from cxloop_shared.events import Metric
+from cxloop_shared.events import CXI_ITEMS, Metric
 from cxloop_shared.readmodels import MetricValue
 from hypothesis import given
 from hypothesis import strategies as st
@@ -130,11 +131,50 @@ def test_scores_off_the_metrics_scale_are_not_answers() -> None:
     assert value.score == 100.0
 
 
-def test_cx_index_is_not_computed_yet_but_counted() -> None:
-    value = cxi(histogram_of([4, 5, 3, 2, 5, 1]), min_n=5)
-    assert value.n == 6
-    assert value.score is None
-    assert value.withheld_reason == CXI_UNSUPPORTED
+# Four CX Index answers (effective, easy, enjoyable) and where each counts:
+# (5, 5, 4) → +3 (index 6), (3, 4, 2) → 0 (3), (1, 2, 3) → -2 (1), (4, 3, 3) → +1 (4).
+CXI_ANSWERS = [(5, 5, 4), (3, 4, 2), (1, 2, 3), (4, 3, 3)]
+
+
+def test_cx_index_is_the_mean_of_its_items_top_minus_bottom_two_boxes() -> None:
+    answers = [dict(zip(CXI_ITEMS, answer, strict=True)) for answer in CXI_ANSWERS]
+    histogram = histogram_of(cxi_index(answer) for answer in answers)  # type: ignore[arg-type]
+    items = {item: histogram_of(a[i] for a in CXI_ANSWERS) for i, item in enumerate(CXI_ITEMS)}
+    value = cxi(histogram, min_n=4, items=items)
+
+    # effective 5,3,1,4: 50% - 25% = 25; easy 5,4,2,3: 50% - 25% = 25; enjoyable 4,2,3,3:
+    # 25% - 25% = 0; CXi = (25 + 25 + 0) / 3.
+    assert [cxi_index(a) for a in answers] == [6, 3, 1, 4]  # type: ignore[arg-type]
+    assert value.n == 4
+    assert value.score == pytest.approx(50 / 3)
+    assert value.details == pytest.approx({"effective": 25.0, "easy": 25.0, "enjoyable": 0.0})
+    # Points 100, 0, -66.67, 33.33: s = 69.3889, margin 1.96 · s / 2 = 68.0011.
+    assert value.interval is not None
+    assert value.interval.low == pytest.approx(-51.3344, abs=1e-4)
+    assert value.interval.high == pytest.approx(84.6678, abs=1e-4)
+    assert cxi_standard_error(histogram) == pytest.approx(34.6944, abs=1e-4)
+
+
+@given(st.lists(st.tuples(*(st.integers(1, 5) for _ in CXI_ITEMS)), min_size=1, max_size=60))
+def test_cx_index_from_one_histogram_is_the_definition(answers: list[tuple[int, ...]]) -> None:
+    as_items = [dict(zip(CXI_ITEMS, answer, strict=True)) for answer in answers]
+    histogram = histogram_of(cxi_index(a) for a in as_items)  # type: ignore[arg-type]
+
+    def top_minus_bottom(i: int) -> float:
+        top = sum(answer[i] >= 4 for answer in answers)
+        bottom = sum(answer[i] <= 2 for answer in answers)
+        return 100 * (top - bottom) / len(answers)
+
+    by_definition = statistics.mean(top_minus_bottom(i) for i in range(len(CXI_ITEMS)))
+    value = cxi(histogram, min_n=1)
+    assert value.n == len(answers)
+    assert value.score == pytest.approx(by_definition, abs=1e-9)
+
+
+def test_cx_index_below_min_n_is_withheld_but_counted() -> None:
+    value = cxi(histogram_of([6, 3, 1]), min_n=5)
+    assert (value.n, value.score, value.interval) == (3, None, None)
+    assert value.withheld_reason == "n=3 is below the workspace minimum of 5"
 
 
 def test_response_rate_is_responses_per_invitation_sent() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -135,6 +136,21 @@ def test_a_revision_that_changes_nothing_in_the_rollups_leaves_no_delta() -> Non
     revisions = revise(stored={old.key: old}, incoming=[same_bucket])
     assert revisions.latest == [same_bucket]
     assert revisions.deltas == {}
+
+
+def test_a_revision_stamped_with_another_persona_moves_to_that_personas_rollup() -> None:
+    old = answer(score=4)  # recorded before its touchpoint told the persona
+    new = replace(answer(revision=2, score=4), persona="smb-owner")
+    revisions = revise(stored={old.key: old}, incoming=[new])
+    assert new.rollup_key == RollupKey("acme", "checkout", "nps", "web", T0, "smb-owner")
+    assert revisions.deltas == {key(): hist(s4=-1), new.rollup_key: hist(s4=1)}
+
+
+def test_a_sent_invitation_counts_under_its_persona() -> None:
+    sent = SentInvitation("acme", uuid.uuid4(), "checkout", "nps", "email", T0, "enterprise")
+    assert sent_counts([sent]) == {
+        RollupKey("acme", "checkout", "nps", "email", T0, "enterprise"): 1
+    }
 
 
 def test_sent_invitations_count_per_rollup() -> None:

@@ -19,6 +19,7 @@ from pydantic import (
     SecretStr,
     SerializationInfo,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -36,7 +37,56 @@ def _serialize_secret(value: SecretStr, info: SerializationInfo) -> str:
     return "**********"
 
 
-Secret = Annotated[SecretStr, PlainSerializer(_serialize_secret, when_used="json")]
+# Not `writeOnly` in the JSON schema: reads do return the field, masked, so that a
+# configuration read, edited and written back keeps its secrets.
+Secret = Annotated[
+    SecretStr,
+    PlainSerializer(_serialize_secret, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "password",
+            "description": "A secret: reads show `**********`; writing that back keeps it.",
+        }
+    ),
+]
+# A local time of day. JSON Schema's `time` format would demand a UTC offset.
+LocalTime = Annotated[
+    clock,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+        }
+    ),
+]
+
+
+def iso_duration(value: timedelta) -> str:
+    """`value` as an RFC 3339 duration in days and time: `P626D`, `P1DT2H`, `PT0.5S`.
+
+    Never years: pydantic's own `P1Y261D` counts a year as 365 days, which nothing else
+    reads that way, and RFC 3339 does not allow days straight after years.
+    """
+    minutes, seconds = divmod(value.seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    second = f"{seconds}.{value.microseconds:06d}".rstrip("0") if value.microseconds else ""
+    time = "".join(
+        f"{amount}{unit}"
+        for amount, unit in ((hours, "H"), (minutes, "M"), (second or seconds, "S"))
+        if amount
+    )
+    date = f"{value.days}D" if value.days else ""
+    return f"P{date}T{time}" if time else f"P{date}" if date else "PT0S"
+
+
+# A length of time, never negative (a negative delay or window means nothing here).
+Duration = Annotated[
+    timedelta,
+    Field(ge=timedelta(0)),
+    PlainSerializer(iso_duration, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "duration"}),
+]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
 # What expressions may name: the touchpoint event for eligibility, the answer for alerts.
 ELIGIBILITY_NAMES = frozenset(
@@ -80,23 +130,23 @@ def localized(texts: dict[str, str] | None, locale: str | None, fallback: str) -
 class SendWindow(_Strict):
     """Local hours (the customer's time zone) between which a survey may be sent."""
 
-    start: clock = clock(9, 0)
-    end: clock = clock(20, 0)
+    start: LocalTime = clock(9, 0)
+    end: LocalTime = clock(20, 0)
 
 
 class Reminder(_Strict):
     """A reminder for an unanswered invitation."""
 
-    after: timedelta
+    after: Duration
     max: int = Field(1, ge=0, le=3)
 
 
 class Policy(_Strict):
     """When and how a touchpoint becomes an invitation."""
 
-    delay: timedelta = timedelta(0)
+    delay: Duration = timedelta(0)
     send_window: SendWindow = SendWindow()
-    expire_after: timedelta = timedelta(days=3)
+    expire_after: Duration = timedelta(days=3)
     sample: float = Field(1.0, ge=0.0, le=1.0)
     eligible_if: Annotated[str, StringConstraints(max_length=1000)] | None = None
     channels: list[Key] = Field(default_factory=lambda: ["preferred", "email"], min_length=1)
@@ -123,7 +173,7 @@ class FatigueRule(_Strict):
 
     scope: Literal["any_survey", "same_touchpoint", "same_survey", "same_channel"]
     max: int = Field(ge=0)
-    per: timedelta
+    per: Duration
     on_exceed: Literal["drop", "defer"] = "drop"
 
 
@@ -240,7 +290,7 @@ class WorkspaceSettings(_Strict):
     """Reporting settings."""
 
     min_n: int = Field(5, ge=1)
-    answer_window: timedelta = timedelta(days=7)
+    answer_window: Duration = timedelta(days=7)
 
 
 class WorkspaceConfig(_Strict):

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cxloop_ingest import customer_pages, endpoints, repository
+from cxloop_ingest.erasure import ErasureHandler, consume_erasures
 from cxloop_ingest.intake import Intake
 from cxloop_ingest.replies import InvitationHandler
 from cxloop_ingest.settings import Settings
@@ -119,6 +120,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 InvitationHandler(sessions=sessions, configs=configs),
                 workers.stopping,
                 consumers,
+            ),
+            on_stop=stop_consumers,
+        )
+        workers.start(
+            "erasures",
+            consume_erasures(
+                settings, ErasureHandler(sessions=sessions), workers.stopping, consumers
             ),
             on_stop=stop_consumers,
         )

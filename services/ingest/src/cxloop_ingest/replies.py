@@ -22,7 +22,7 @@ from cxloop_shared.outbox import Outbox
 from cxloop_shared.scales import scale
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cxloop_ingest import repository, service
+from cxloop_ingest import customer_repository, repository, service
 from cxloop_ingest.sms import MAX_COMMENT, parse_reply
 
 TEXTS = {
@@ -41,10 +41,18 @@ class InvitationHandler:
         self._configs = configs
 
     async def __call__(self, deliveries: Sequence[Delivery]) -> None:
+        sent = [
+            d.event
+            for d in deliveries
+            if isinstance(d.event, InvitationChanged) and d.event.status == "sent"
+        ]
         async with transaction(self._sessions) as session:
-            for delivery in deliveries:
-                event = delivery.event
-                if not isinstance(event, InvitationChanged) or event.status != "sent":
+            # An erased customer's address is not kept: a text from it finds no question.
+            erased = await customer_repository.erased_among(
+                session, {(e.workspace_id, e.customer_id) for e in sent}
+            )
+            for event in sent:
+                if (event.workspace_id, event.customer_id) in erased:
                     continue
                 if not (event.address_digest and event.survey and event.metric and event.channel):
                     continue

@@ -76,8 +76,9 @@ async def save_answer(
     items: CxiItems | None,
     comment: str | None,
     answered_at: datetime,
+    customer_id: str | None,
 ) -> None:
-    """Store an answer's new revision."""
+    """Store an answer's new revision (`customer_id`: whose it is; None to keep it unnamed)."""
     values = {
         "workspace_id": workspace_id,
         "response_id": response_id,
@@ -87,13 +88,14 @@ async def save_answer(
         "items": items,
         "comment": comment,
         "answered_at": answered_at,
+        "customer_id": customer_id,
     }
     statement = insert(answers).values(values)
     statement = statement.on_conflict_do_update(
         index_elements=[answers.c.workspace_id, answers.c.response_id],
         set_={
             k: statement.excluded[k]
-            for k in ("revision", "score", "items", "comment", "answered_at")
+            for k in ("revision", "score", "items", "comment", "answered_at", "customer_id")
         },
     )
     await session.execute(statement)

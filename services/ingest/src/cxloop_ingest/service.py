@@ -25,7 +25,7 @@ from cxloop_shared.outbox import Outbox
 from cxloop_shared.scales import in_scale, scale
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cxloop_ingest import repository
+from cxloop_ingest import customer_repository, repository
 from cxloop_ingest.schemas import ResponseIn
 
 # How far ahead of our clock a caller's timestamp may be before it is an error.
@@ -97,8 +97,17 @@ async def record_answer(
     answered_at: datetime,
     items: Items | None = None,
 ) -> Recorded:
-    """Record a new answer, or a new revision of it; the same answer twice is not a revision."""
+    """Record a new answer, or a new revision of it; the same answer twice is not a revision.
+
+    An erased customer's answer still counts, but what they wrote is not kept, nor
+    whose answer it is: it is recorded and published without its comment.
+    """
     score, items = scored(asked.metric, score=score, items=items)
+    erased = await customer_repository.erased_among(
+        session, [(asked.workspace_id, asked.customer_id)]
+    )
+    if erased:
+        comment = None
     previous = await repository.latest_answer(
         session, workspace_id=asked.workspace_id, response_id=response_id
     )
@@ -138,6 +147,7 @@ async def record_answer(
         items=items,
         comment=comment,
         answered_at=answered_at,
+        customer_id=None if erased else asked.customer_id,
     )
     await outbox.add(session, [(topics.RESPONSES, response)])
     return Recorded(response, changed=True)

@@ -30,6 +30,10 @@ answers = Table(
     Column("items", JSONB, nullable=True),
     Column("comment", Text, nullable=True),
     Column("answered_at", DateTime(timezone=True), nullable=False),
+    # Whose answer it is, so an erasure finds its comment; null for an erased customer
+    # (and for answers recorded before ingest kept it).
+    Column("customer_id", Text, nullable=True),
+    Index("ix_answers_customer", "workspace_id", "customer_id"),
 )
 
 outbox = outbox_table(metadata)
@@ -50,4 +54,14 @@ sent_invitations = Table(
     Column("sent_at", DateTime(timezone=True), nullable=False),
     Column("answer_until", DateTime(timezone=True), nullable=False),
     Index("ix_sent_invitations_address", "workspace_id", "address_digest", "sent_at"),
+)
+
+# Customers erased, so that what arrives about them later is not kept either: named by
+# `cxloop_shared.erasure.customer_digest` (a SHA-256 of workspace and id), never by the id.
+erased_customers = Table(
+    "erased_customers",
+    metadata,
+    Column("workspace_id", Text, primary_key=True),
+    Column("customer_digest", Text, primary_key=True),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
 )

@@ -11,12 +11,16 @@ from cxloop_shared.http import install_error_handlers, install_probes
 from cxloop_shared.kafka import BatchConsumer, create_producer
 from cxloop_shared.outbox import Outbox
 from cxloop_shared.service import Workers
-from cxloop_shared.topics import INVITATIONS, RESPONSES, TOUCHPOINTS
+from cxloop_shared.topics import CUSTOMERS, INVITATIONS, RESPONSES, TOUCHPOINTS
 from fastapi import FastAPI
 
+from cxloop_scoring.customer_reads import router as customers_router
 from cxloop_scoring.deliveries import DeliveryWorker
 from cxloop_scoring.endpoints import router
+from cxloop_scoring.erasure import ErasureHandler
 from cxloop_scoring.handlers import ScoringHandler, TouchpointHandler
+from cxloop_scoring.outcome_endpoints import router as outcome_router
+from cxloop_scoring.response_endpoints import router as responses_router
 from cxloop_scoring.settings import Settings
 from cxloop_scoring.tables import outbox
 
@@ -47,15 +51,23 @@ def create_app(settings: Settings) -> FastAPI:
             handler=TouchpointHandler(sessions=sessions),
             producer=producer,
         )
+        erasures = BatchConsumer(
+            settings=settings,
+            topics=[CUSTOMERS],
+            group_id=f"{settings.consumer_group}-customers",
+            handler=ErasureHandler(sessions=sessions),
+            producer=producer,
+        )
         webhooks = DeliveryWorker(sessions=sessions, configs=configs, settings=settings)
         workers = Workers()
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessions = sessions
         app.state.configs = configs
-        app.state.consumers = [consumer, touchpoints]
+        app.state.consumers = [consumer, touchpoints, erasures]
         workers.start("consumer", consumer.run(), on_stop=consumer.stop)
         workers.start("touchpoints", touchpoints.run(), on_stop=touchpoints.stop)
+        workers.start("erasures", erasures.run(), on_stop=erasures.stop)
         workers.start(
             "outbox-relay",
             alerts.relay_forever(
@@ -82,4 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     install_probes(app, service="scoring", readiness=[database, kafka_consumers])
     app.include_router(router)
+    app.include_router(customers_router)
+    app.include_router(responses_router)
+    app.include_router(outcome_router)
     return app

@@ -1,4 +1,5 @@
-"""Scoring's internal API, called by the gateway: metrics, alerts, webhook deliveries."""
+"""Scoring's internal API, called by the gateway: metrics, journey maps, alerts, webhook
+deliveries."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import uuid
 from typing import Annotated
 
 from cxloop_shared.events import Key, utcnow
-from cxloop_shared.readmodels import Granularity, MetricsReport
-from fastapi import APIRouter, Body, Query
+from cxloop_shared.readmodels import Compare, Granularity, JourneyMap, MetricsReport
+from fastapi import APIRouter, Body, Path, Query
 from pydantic import AwareDatetime
 
 from cxloop_scoring import service
@@ -15,9 +16,14 @@ from cxloop_scoring.alerts import AlertState
 from cxloop_scoring.deps import ConfigsDep, InternalCaller, SessionDep
 from cxloop_scoring.reports import GroupBy
 from cxloop_scoring.schemas import AlertChange, AlertOut, AlertPage, DeliveryPage, DeliveryStatus
-from cxloop_scoring.service import MetricsQuery, metrics_report
+from cxloop_scoring.service import MetricsQuery, journey_report, metrics_report
 
 router = APIRouter(prefix="/internal/v1", tags=["internal"], dependencies=[InternalCaller])
+
+From = Annotated[
+    AwareDatetime | None, Query(alias="from", description="Default: 30 days before `to`.")
+]
+To = Annotated[AwareDatetime | None, Query(alias="to", description="Default: now.")]
 
 
 @router.get("/metrics", response_model=MetricsReport)
@@ -26,12 +32,14 @@ async def get_metrics(
     configs: ConfigsDep,
     workspace_id: Key,
     touchpoint: Key | None = None,
-    start: Annotated[
-        AwareDatetime | None, Query(alias="from", description="Default: 30 days before `to`.")
-    ] = None,
-    end: Annotated[AwareDatetime | None, Query(alias="to", description="Default: now.")] = None,
+    start: From = None,
+    end: To = None,
     granularity: Granularity = "total",
     group_by: GroupBy | None = None,
+    compare: Annotated[
+        Compare | None,
+        Query(description="`previous`: also the window of the same length just before `from`."),
+    ] = None,
 ) -> MetricsReport:
     """Metrics of a workspace (or one touchpoint) over a window, from the rollups."""
     query = MetricsQuery(
@@ -41,8 +49,30 @@ async def get_metrics(
         end=end,
         granularity=granularity,
         group_by=group_by,
+        compare=compare,
     )
     return await metrics_report(session=session, configs=configs, query=query, now=utcnow())
+
+
+@router.get("/journeys/{journey}/map", response_model=JourneyMap)
+async def get_journey_map(
+    session: SessionDep,
+    configs: ConfigsDep,
+    journey: Annotated[Key, Path(description="The journey's key in the configuration.")],
+    workspace_id: Key,
+    start: From = None,
+    end: To = None,
+) -> JourneyMap:
+    """Each stage of a configured journey and its touchpoints, with scores and statuses."""
+    return await journey_report(
+        session=session,
+        configs=configs,
+        workspace_id=workspace_id,
+        journey=journey,
+        start=start,
+        end=end,
+        now=utcnow(),
+    )
 
 
 PageSize = Annotated[int, Query(ge=1, description=f"At most {service.MAX_PAGE}.")]

@@ -1,9 +1,19 @@
 """What scoring does with a consumed batch.
 
-Answers and invitations: record the answers and invitations sent, raise the alerts the
-answers match (published on `cx.alerts` through the outbox), and queue the webhooks
-the workspace's endpoints subscribe to, all in one transaction. Touchpoints: keep what
-each one said, the context an alert on its answer carries.
+Answers and invitations: record the answers and invitations sent, each stamped with the
+persona of the customer on the touchpoint its invitation was sent for, raise the
+alerts the answers match (published on `cx.alerts` through the outbox), and queue
+the webhooks the workspace's endpoints subscribe to, all in one transaction.
+Touchpoints: keep what each one said, the context an alert on its answer carries, and
+the customer's persona.
+
+The persona is stamped as scoring knows it when the answer is recorded, and never
+changed afterwards (a revision is stamped anew): the rollups stay a function of the
+raw rows. A touchpoint consumed only after its answer leaves that answer's persona ''.
+
+Data about a customer erased before it arrived is stored as the erasure left the rest
+(`erasure.erased_among`, `redaction`): under their pseudonym, without comment or
+personal attributes. It counts in the rollups, and raises no alert and queues no webhook.
 
 The batch's transaction commits before the consumer commits its offsets, and every
 step is idempotent, so a redelivered batch changes nothing.
@@ -12,6 +22,7 @@ step is idempotent, so a redelivered batch changes nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from cxloop_shared import topics
@@ -28,8 +39,8 @@ from cxloop_shared.kafka import Delivery
 from cxloop_shared.outbox import Outbox
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cxloop_scoring import alert_repository, repository, webhooks
-from cxloop_scoring.alerts import Alert, TouchpointContext, alerts_for
+from cxloop_scoring import alert_repository, erasure, redaction, repository, webhooks
+from cxloop_scoring.alerts import Alert, alerts_for
 from cxloop_scoring.rollups import Answer, SentInvitation, revise, sent_counts
 from cxloop_scoring.schemas import AlertOut
 
@@ -55,25 +66,45 @@ class ScoringHandler:
             workspace_id: await self._configs.get(workspace_id)
             for workspace_id in sorted({event.workspace_id for event in events})
         }
-        sent = [
-            SentInvitation.from_event(event, metric=_metric_of(event, configs))
-            for event in invitations
-            if event.status == "sent"
-        ]
         async with transaction(self._sessions) as session:
+            erased = await erasure.erased_among(
+                session,
+                {(a.workspace_id, a.customer_id) for a in incoming}
+                | {(e.workspace_id, e.customer_id) for e in invitations},
+            )
+            incoming = redaction.erased_answers(incoming, erased)
             await repository.insert_origins(session, invitations)
-            advanced = await record_answers(session, incoming)
+            personas = await repository.personas_of(
+                session,
+                {_invitation_key(a) for a in incoming if a.invitation_id is not None}
+                | {(e.workspace_id, e.invitation_id) for e in invitations},
+            )
+            sent = [
+                SentInvitation.from_event(
+                    event,
+                    metric=_metric_of(event, configs),
+                    persona=personas.get((event.workspace_id, event.invitation_id), ""),
+                )
+                for event in invitations
+                if event.status == "sent"
+            ]
+            advanced = await record_answers(session, with_personas(incoming, personas))
             await record_sent(session, sent)
+            # An erased customer still counts, but is followed up by nobody: no alert
+            # and no webhook is about them.
+            stand_ins = set(erased.values())
+            followed = [a for a in advanced if a.customer_id not in stand_ins]
+            told = [e for e in invitations if (e.workspace_id, e.customer_id) not in erased]
             contexts = await repository.contexts_of(
-                session, {_invitation_key(a) for a in advanced if a.invitation_id is not None}
+                session, {_invitation_key(a) for a in followed if a.invitation_id is not None}
             )
             raised = await raise_alerts(
-                session, self._outbox, answers=advanced, contexts=contexts, configs=configs
+                session, self._outbox, answers=followed, contexts=contexts, configs=configs
             )
             queued = [
                 *_alert_messages(raised, configs),
-                *_answer_messages(advanced, contexts, configs),
-                *_invitation_messages(invitations, configs),
+                *_answer_messages(followed, contexts, configs),
+                *_invitation_messages(told, configs),
             ]
             await alert_repository.insert_deliveries(session, queued, now=utcnow())
 
@@ -85,14 +116,19 @@ class TouchpointHandler:
         self._sessions = sessions
 
     async def __call__(self, deliveries: Sequence[Delivery]) -> None:
-        """Keep the context of every touchpoint in the batch."""
-        contexts = [
-            TouchpointContext.from_event(delivery.event)
+        """Keep the context and persona of every touchpoint in the batch."""
+        received = [
+            delivery.event
             for delivery in deliveries
             if isinstance(delivery.event, TouchpointReceived)
         ]
         async with transaction(self._sessions) as session:
-            await repository.insert_contexts(session, contexts)
+            erased = await erasure.erased_among(
+                session, {(r.workspace_id, r.event.customer.id) for r in received}
+            )
+            await repository.insert_contexts(
+                session, redaction.erased_touchpoints(received, erased)
+            )
 
 
 def _metric_of(invitation: InvitationChanged, configs: Configs) -> Metric | None:
@@ -108,6 +144,18 @@ def _metric_of(invitation: InvitationChanged, configs: Configs) -> Metric | None
 def _invitation_key(answer: Answer) -> repository.InvitationKey:
     assert answer.invitation_id is not None
     return (answer.workspace_id, answer.invitation_id)
+
+
+def with_personas(
+    answers: Sequence[Answer], personas: Mapping[repository.InvitationKey, str]
+) -> list[Answer]:
+    """The answers stamped with their invitation's persona ('' when unknown)."""
+    return [
+        replace(answer, persona=personas.get(_invitation_key(answer), ""))
+        if answer.invitation_id is not None
+        else answer
+        for answer in answers
+    ]
 
 
 def _context_of(

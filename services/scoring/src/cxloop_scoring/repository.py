@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from cxloop_shared.events import InvitationChanged
+from cxloop_shared.events import InvitationChanged, TouchpointReceived
 from sqlalchemy import Column, DateTime, Select, Table, and_, func, null, select, text, tuple_
 from sqlalchemy.dialects.postgresql import array, insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,6 +40,8 @@ _ANSWER_FIELDS = (
     "comment",
     "invitation_id",
     "answered_at",
+    "persona",
+    "items",
 )
 
 
@@ -108,6 +110,7 @@ def _key_row(key: RollupKey) -> dict[str, object]:
         "touchpoint": key.touchpoint,
         "metric": key.metric,
         "channel": key.channel,
+        "persona": key.persona,
         "bucket": key.bucket,
     }
 
@@ -142,6 +145,7 @@ async def insert_sent(
             "metric": invitation.metric,
             "channel": invitation.channel,
             "sent_at": invitation.sent_at,
+            "persona": invitation.persona,
         }
         for invitation in unique.values()
     ]
@@ -212,7 +216,7 @@ def _slice_of(table: Table, where: Slice, *, extra: Sequence[Column[Any]]) -> Se
             where.granularity, table.c.bucket, where.timezone, type_=DateTime(timezone=True)
         )
     )
-    group_value = null() if where.group_by is None else table.c[where.group_by]
+    group_value = null() if where.group_column is None else table.c[where.group_column]
     conditions = [
         table.c.workspace_id == where.workspace_id,
         table.c.bucket >= where.start,
@@ -231,23 +235,27 @@ def _slice_of(table: Table, where: Slice, *, extra: Sequence[Column[Any]]) -> Se
 # --- Touchpoint context ----------------------------------------------------------------
 
 
-async def insert_contexts(session: AsyncSession, contexts: Sequence[TouchpointContext]) -> None:
-    """Keep what each touchpoint said; a redelivered touchpoint is already there."""
-    if not contexts:
+def _context_row(received: TouchpointReceived) -> dict[str, object]:
+    context = TouchpointContext.from_event(received)
+    return {
+        "workspace_id": context.workspace_id,
+        "source": context.source,
+        "event_id": context.event_id,
+        "touchpoint": context.touchpoint,
+        "channel": context.channel,
+        "customer_id": context.customer_id,
+        "occurred_at": context.occurred_at,
+        "attributes": dict(context.attributes),
+        "persona": received.event.customer.persona or "",
+    }
+
+
+async def insert_contexts(session: AsyncSession, touchpoints: Sequence[TouchpointReceived]) -> None:
+    """Keep what each touchpoint said, and its customer's persona ('' when it names none);
+    a redelivered touchpoint is already there."""
+    if not touchpoints:
         return
-    rows = [
-        {
-            "workspace_id": context.workspace_id,
-            "source": context.source,
-            "event_id": context.event_id,
-            "touchpoint": context.touchpoint,
-            "channel": context.channel,
-            "customer_id": context.customer_id,
-            "occurred_at": context.occurred_at,
-            "attributes": dict(context.attributes),
-        }
-        for context in contexts
-    ]
+    rows = [_context_row(received) for received in touchpoints]
     await session.execute(insert(touchpoint_contexts).on_conflict_do_nothing(), rows)
 
 
@@ -292,3 +300,27 @@ async def contexts_of(
     )
     result = await session.execute(statement)
     return {(row.workspace_id, row.invitation_id): dict(row.attributes) for row in result}
+
+
+async def personas_of(
+    session: AsyncSession, invitations: Collection[InvitationKey]
+) -> dict[InvitationKey, str]:
+    """The customer's persona on the touchpoint each invitation was sent for, where that
+    touchpoint is known and named one."""
+    if not invitations:
+        return {}
+    origin, context = invitation_origins, touchpoint_contexts
+    statement = (
+        select(origin.c.workspace_id, origin.c.invitation_id, context.c.persona)
+        .join(
+            context,
+            and_(
+                context.c.workspace_id == origin.c.workspace_id,
+                context.c.source == origin.c.source,
+                context.c.event_id == origin.c.event_id,
+            ),
+        )
+        .where(tuple_(origin.c.workspace_id, origin.c.invitation_id).in_(sorted(invitations)))
+    )
+    result = await session.execute(statement)
+    return {(row.workspace_id, row.invitation_id): row.persona for row in result if row.persona}

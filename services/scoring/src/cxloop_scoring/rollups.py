@@ -1,9 +1,17 @@
 """Rollup arithmetic: 15-minute buckets, score histograms, and how a revision moves an answer.
 
-A rollup is the score histogram of one (workspace, touchpoint, metric, channel, bucket).
-Buckets are 15 minutes of UTC so that every time zone's hour, day, week and month
-boundaries (30- and 45-minute offsets included) fall exactly on bucket edges.
+A rollup is the score histogram of one (workspace, touchpoint, metric, channel, persona,
+bucket). Buckets are 15 minutes of UTC so that every time zone's hour, day, week and
+month boundaries (30- and 45-minute offsets included) fall exactly on bucket edges.
 Everything here is pure: the handler loads, calls `revise`, and writes what it returns.
+
+Every key part is stamped on the raw row (the answer, the invitation sent) when it is
+recorded, so the rollups are always a function of the raw rows and can be rebuilt
+from them exactly (`rebuild.py`). The persona is the customer's persona on the
+touchpoint the invitation was sent for, as scoring knew it when recording ('' when
+it was unknown: an answer without an invitation, or a touchpoint not consumed yet).
+A touchpoint's journey stage is not a key: it is resolved from the configuration at
+query time, so a re-staged touchpoint moves whole, its history included.
 """
 
 from __future__ import annotations
@@ -14,7 +22,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 from uuid import UUID
 
-from cxloop_shared.events import InvitationChanged, Metric, ResponseRecorded
+from cxloop_shared.events import CXI_ITEMS, CxiItems, InvitationChanged, Metric, ResponseRecorded
+
+from cxloop_scoring.metrics import cxi_index
 
 BUCKET = timedelta(minutes=15)
 SCORES = 11  # histogram index = score 0..10
@@ -62,10 +72,12 @@ class RollupKey:
     workspace_id: str
     touchpoint: str
     # '' when unknown (an invitation whose metric nobody could tell) or absent (no
-    # channel): these are primary-key columns, so never null.
-    metric: Metric | Literal[""]
+    # channel): these are primary-key columns, so never null. `cxi.<item>` for the 1-5
+    # histogram of one CX Index item.
+    metric: str
     channel: str
     bucket: datetime
+    persona: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +96,14 @@ class Answer:
     channel: str | None = None
     comment: str | None = None
     invitation_id: UUID | None = None
+    # The persona of the customer on the invitation's touchpoint; '' when unknown.
+    persona: str = ""
+    # A CX Index answer's three items, 1-5 each.
+    items: CxiItems | None = None
 
     @classmethod
     def from_event(cls, event: ResponseRecorded) -> Answer:
-        """The answer a ResponseRecorded event carries."""
+        """The answer a ResponseRecorded event carries (its persona is stamped on recording)."""
         return cls(
             workspace_id=event.workspace_id,
             response_id=event.response_id,
@@ -101,6 +117,7 @@ class Answer:
             channel=event.channel,
             comment=event.comment,
             invitation_id=event.invitation_id,
+            items=event.items,
         )
 
     @property
@@ -108,16 +125,32 @@ class Answer:
         """The response this answer is a revision of."""
         return (self.workspace_id, self.response_id)
 
-    @property
-    def rollup_key(self) -> RollupKey:
-        """The rollup row this answer counts in."""
+    def _key(self, metric: str) -> RollupKey:
         return RollupKey(
             workspace_id=self.workspace_id,
             touchpoint=self.touchpoint,
-            metric=self.metric,
+            metric=metric,
             channel=self.channel or "",
             bucket=bucket_of(self.answered_at),
+            persona=self.persona,
         )
+
+    @property
+    def rollup_key(self) -> RollupKey:
+        """The rollup row this answer's score counts in."""
+        return self._key(self.metric)
+
+    def counts(self) -> list[tuple[RollupKey, int]]:
+        """Each rollup row this answer counts in, and at which histogram index: its score;
+        a CX Index answer at `cxi_index` of its items, and each item in `cxi.<item>`."""
+        if self.metric != "cxi":
+            return [(self.rollup_key, self.score)]
+        if self.items is None:
+            return []  # answered before CX Index items existed: nothing to count
+        return [
+            (self.rollup_key, cxi_index(self.items)),
+            *((self._key(f"cxi.{item}"), self.items[item]) for item in CXI_ITEMS),
+        ]
 
 
 @dataclass(slots=True)
@@ -136,8 +169,9 @@ class Revisions:
 def revise(*, stored: Mapping[ResponseKey, Answer], incoming: Sequence[Answer]) -> Revisions:
     """Apply `incoming` answers, in order, over the `stored` latest answer of each response.
 
-    A new response adds one to its bucket's score. A higher revision takes the old
-    answer out of its bucket and puts the new one in. A redelivered or older revision
+    A new response adds one to its bucket's score (a CX Index answer to each of its
+    `counts`). A higher revision takes the old answer out of its bucket and puts the
+    new one in. A redelivered or older revision
     changes nothing. Several answers for one response, or one rollup, in the same
     batch fold into one latest answer and one delta per rollup.
     """
@@ -150,8 +184,10 @@ def revise(*, stored: Mapping[ResponseKey, Answer], incoming: Sequence[Answer]) 
         if previous is not None and answer.revision <= previous.revision:
             continue
         if previous is not None:
-            deltas.setdefault(previous.rollup_key, empty_histogram())[previous.score] -= 1
-        deltas.setdefault(answer.rollup_key, empty_histogram())[answer.score] += 1
+            for key, index in previous.counts():
+                deltas.setdefault(key, empty_histogram())[index] -= 1
+        for key, index in answer.counts():
+            deltas.setdefault(key, empty_histogram())[index] += 1
         current[answer.key] = answer
         changed.add(answer.key)
         advanced.append(answer)
@@ -172,10 +208,14 @@ class SentInvitation:
     metric: Metric | Literal[""]
     channel: str
     sent_at: datetime
+    persona: str = ""
 
     @classmethod
-    def from_event(cls, event: InvitationChanged, *, metric: Metric | None) -> SentInvitation:
-        """The invitation a `sent` InvitationChanged event reports, measuring `metric`."""
+    def from_event(
+        cls, event: InvitationChanged, *, metric: Metric | None, persona: str = ""
+    ) -> SentInvitation:
+        """The invitation a `sent` InvitationChanged event reports, measuring `metric`,
+        sent to a customer of `persona`."""
         return cls(
             workspace_id=event.workspace_id,
             invitation_id=event.invitation_id,
@@ -183,6 +223,7 @@ class SentInvitation:
             metric=metric or "",
             channel=event.channel or "",
             sent_at=event.changed_at,
+            persona=persona,
         )
 
     @property
@@ -194,6 +235,7 @@ class SentInvitation:
             metric=self.metric,
             channel=self.channel,
             bucket=bucket_of(self.sent_at),
+            persona=self.persona,
         )
 
 

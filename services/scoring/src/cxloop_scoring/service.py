@@ -1,5 +1,6 @@
-"""What the internal API does: metrics read from the rollups (a workspace's settings, the
-window, the rollup sums, the report), and alerts listed and moved along their states."""
+"""What the internal API does: metrics and journey maps read from the rollups (a
+workspace's settings, the window, the rollup sums, the report), and alerts listed and
+moved along their states."""
 
 from __future__ import annotations
 
@@ -11,18 +12,20 @@ from typing import Any
 
 from cxloop_shared.config import ConfigCache
 from cxloop_shared.errors import BadRequest, NotFound
-from cxloop_shared.readmodels import Granularity, MetricsReport
+from cxloop_shared.readmodels import Compare, Granularity, JourneyMap, MetricsReport
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxloop_scoring import alert_repository, repository, webhooks
 from cxloop_scoring.alert_repository import AlertCursor
 from cxloop_scoring.alerts import AlertAction, AlertState, next_state
+from cxloop_scoring.journeys import journey_map
 from cxloop_scoring.reports import (
     DEFAULT_MIN_N,
     DEFAULT_TIMEZONE,
     GroupBy,
     Slice,
+    build_comparison,
     build_report,
     resolve_window,
 )
@@ -46,12 +49,18 @@ class MetricsQuery:
     end: datetime | None = None
     granularity: Granularity = "total"
     group_by: GroupBy | None = None
+    compare: Compare | None = None
+
+
+class JourneyNotFound(NotFound):
+    """The workspace configures no journey with this key."""
 
 
 async def metrics_report(
     *, session: AsyncSession, configs: ConfigCache, query: MetricsQuery, now: datetime
 ) -> MetricsReport:
-    """The metrics report of `query`, read from rollups in the workspace's time zone."""
+    """The metrics report of `query`, read from rollups in the workspace's time zone;
+    stages are the touchpoints' stages in the current configuration."""
     config = await configs.get(query.workspace_id)
     timezone = config.timezone if config else DEFAULT_TIMEZONE
     min_n = config.settings.min_n if config else DEFAULT_MIN_N
@@ -67,7 +76,61 @@ async def metrics_report(
     )
     scores = await repository.score_rows(session, where)
     sent = await repository.sent_rows(session, where)
-    return build_report(where=where, min_n=min_n, scores=scores, sent=sent)
+    comparison = None
+    if query.compare == "previous":
+        previous = where.previous()
+        comparison = build_comparison(
+            previous=previous,
+            min_n=min_n,
+            scores=scores,
+            previous_scores=await repository.score_rows(session, previous),
+            previous_sent=await repository.sent_rows(session, previous),
+        )
+    stages = (
+        {key: touchpoint.stage for key, touchpoint in config.touchpoints.items()} if config else {}
+    )
+    return build_report(
+        where=where,
+        min_n=min_n,
+        scores=scores,
+        sent=sent,
+        stages=stages,
+        comparison=comparison,
+    )
+
+
+async def journey_report(
+    *,
+    session: AsyncSession,
+    configs: ConfigCache,
+    workspace_id: str,
+    journey: str,
+    start: datetime | None,
+    end: datetime | None,
+    now: datetime,
+) -> JourneyMap:
+    """The map of a configured journey over a window, read from rollups."""
+    config = await configs.get(workspace_id)
+    if config is None or journey not in config.journeys:
+        raise JourneyNotFound(f"no journey {journey!r} in workspace {workspace_id}")
+    start, end = resolve_window(start=start, end=end, now=now)
+    where = Slice(
+        workspace_id=workspace_id,
+        touchpoint=None,
+        start=start,
+        end=end,
+        timezone=config.timezone,
+        granularity="total",
+        group_by="touchpoint",
+    )
+    return journey_map(
+        key=journey,
+        config=config,
+        start=start,
+        end=end,
+        scores=await repository.score_rows(session, where),
+        sent=await repository.sent_rows(session, where),
+    )
 
 
 # --- Alerts and webhook deliveries ------------------------------------------------------

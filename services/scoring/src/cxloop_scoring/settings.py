@@ -14,7 +14,7 @@ class Settings(ServiceSettings):
         "scoring",
         description=(
             "Kafka consumer group that reads responses and invitations; touchpoints are read "
-            "by `<group>-touchpoints`."
+            "by `<group>-touchpoints`, erasure requests by `<group>-customers`."
         ),
     )
     delivery_poll_seconds: float = Field(

@@ -1,8 +1,10 @@
 """The scoring schema: raw answers (every revision, and the latest) and the rollups;
 the touchpoint context alerts carry; alerts, their outbox and outbound webhook deliveries.
 
-Rollups are the only thing metrics are read from. `channel` is '' rather than null
-where it is part of a key, because a primary key column cannot be null.
+Rollups are the only thing metrics are read from, and a function of the raw rows
+(`answers`, `invitations_sent`): every key part is stamped on the raw row when it is
+recorded. `channel` and `persona` are '' rather than null where they are part of a
+key, because a primary key column cannot be null.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ def _answer_columns() -> list[Column[object]]:
         Column("invitation_id", Uuid),
         Column("answered_at", DateTime(timezone=True), nullable=False),
         Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        # The customer's persona on the invitation's touchpoint when recorded; '' unknown.
+        Column("persona", Text, nullable=False, server_default=""),
+        # CX Index answers: {"effective": 1-5, "easy": 1-5, "enjoyable": 1-5}; null otherwise.
+        Column("items", JSONB),
     ]
 
 
@@ -64,6 +70,8 @@ answers = Table(
     PrimaryKeyConstraint("workspace_id", "response_id"),
     Index("ix_answers_workspace_answered", "workspace_id", "answered_at"),
     Index("ix_answers_workspace_customer", "workspace_id", "customer_id"),
+    # From an invitation to its answer (contact-resolution reports).
+    Index("ix_answers_workspace_invitation", "workspace_id", "invitation_id"),
 )
 
 rollups = Table(
@@ -76,7 +84,8 @@ rollups = Table(
     Column("bucket", DateTime(timezone=True), nullable=False),
     # Index = score 0..10; zero_indexes makes counts[0] mean Postgres's counts[1].
     Column("counts", ARRAY(Integer, zero_indexes=True), nullable=False),
-    PrimaryKeyConstraint("workspace_id", "touchpoint", "metric", "channel", "bucket"),
+    Column("persona", Text, nullable=False, server_default=""),
+    PrimaryKeyConstraint("workspace_id", "touchpoint", "metric", "channel", "persona", "bucket"),
     CheckConstraint("cardinality(counts) = 11", name="eleven_scores"),
     Index("ix_rollups_workspace_bucket", "workspace_id", "bucket"),
 )
@@ -90,6 +99,7 @@ invitations_sent = Table(
     Column("metric", Text, nullable=False),
     Column("channel", Text, nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=False),
+    Column("persona", Text, nullable=False, server_default=""),
     PrimaryKeyConstraint("workspace_id", "invitation_id"),
 )
 
@@ -102,7 +112,8 @@ sent_rollups = Table(
     Column("channel", Text, nullable=False),
     Column("bucket", DateTime(timezone=True), nullable=False),
     Column("sent", Integer, nullable=False),
-    PrimaryKeyConstraint("workspace_id", "touchpoint", "metric", "channel", "bucket"),
+    Column("persona", Text, nullable=False, server_default=""),
+    PrimaryKeyConstraint("workspace_id", "touchpoint", "metric", "channel", "persona", "bucket"),
     Index("ix_sent_rollups_workspace_bucket", "workspace_id", "bucket"),
 )
 
@@ -120,8 +131,13 @@ touchpoint_contexts = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("attributes", JSONB, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("persona", Text, nullable=False, server_default=""),
     PrimaryKeyConstraint("workspace_id", "source", "event_id"),
     Index("ix_touchpoint_contexts_workspace_customer", "workspace_id", "customer_id"),
+    # The outcome and contact-resolution reports (`outcome_repository`): a customer's
+    # touchpoints after a moment, and the contacts of a window.
+    Index("ix_touchpoint_contexts_customer_time", "workspace_id", "customer_id", "occurred_at"),
+    Index("ix_touchpoint_contexts_touchpoint_time", "workspace_id", "touchpoint", "occurred_at"),
 )
 
 # Which touchpoint each invitation was sent for, from any of its lifecycle events.
@@ -133,6 +149,8 @@ invitation_origins = Table(
     Column("source", Text, nullable=False),
     Column("event_id", Text, nullable=False),
     PrimaryKeyConstraint("workspace_id", "invitation_id"),
+    # From a touchpoint to the invitations sent for it (contact-resolution reports).
+    Index("ix_invitation_origins_event", "workspace_id", "source", "event_id"),
 )
 
 alerts = Table(
@@ -212,6 +230,19 @@ webhook_attempts = Table(
     Column("outcome", Text, nullable=False),
     Column("next_attempt_at", DateTime(timezone=True)),
     Index("ix_webhook_attempts_delivery", "delivery_id", "attempt"),
+)
+
+# Customers erased, so that their late answers, touchpoints and invitations are stored
+# as the erasure left the rest: under `pseudonym`. Named by `cxloop_shared.erasure.customer_digest`
+# (a SHA-256 of workspace and id), never by the id.
+erased_customers = Table(
+    "erased_customers",
+    metadata,
+    Column("workspace_id", Text, nullable=False),
+    Column("customer_digest", Text, nullable=False),
+    Column("pseudonym", Text, nullable=False),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("workspace_id", "customer_digest"),
 )
 
 outbox = outbox_table(metadata)

@@ -14,7 +14,7 @@ from cxloop_shared.outbox import Outbox
 from cxloop_shared.service import Workers
 from fastapi import FastAPI
 
-from cxloop_dispatch import endpoints
+from cxloop_dispatch import customer_endpoints, endpoints
 from cxloop_dispatch.handlers import CustomerHandler, ResponseHandler, TouchpointHandler
 from cxloop_dispatch.scheduler import Scheduler
 from cxloop_dispatch.settings import Settings
@@ -98,4 +98,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_probes(app, service="dispatch", readiness=[database, kafka_consumer])
     app.include_router(endpoints.router)
+    app.include_router(customer_endpoints.router)
     return app

@@ -252,6 +252,11 @@ class CustomerHandler:
                     session, workspace_id=workspace_id, customer_id=customer_id
                 )
                 if change.change == "erasure":
+                    # While the addresses are still known: provider errors may quote them.
+                    known = [stored.fields[k] for k in ("email", "phone") if k in stored.fields]
+                    await repository.scrub_send_logs(
+                        session, workspace_id=workspace_id, customer_id=customer_id, addresses=known
+                    )
                     profiles.erase(stored, change.changed_at)
                     for cancelled in await repository.cancel_for_erasure(
                         session, workspace_id=workspace_id, customer_id=customer_id

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxloop_dispatch.policy import Sent
 from cxloop_dispatch.profiles import StoredCustomer
+from cxloop_dispatch.redaction import scrub_addresses
 from cxloop_dispatch.tables import address_opt_outs, customers, invitations, send_ledger
 
 
@@ -267,6 +268,56 @@ async def cancel_for_erasure(
         .values(address=None, locale=None, timezone=None)
     )
     return [_invitation(row) for row in cancelled]
+
+
+async def scrub_send_logs(
+    session: AsyncSession, *, workspace_id: str, customer_id: str, addresses: Collection[str]
+) -> int:
+    """Replace every address in the customer's invitations' reasons and send-ledger
+    details with `[erased]` (see `redaction`): `addresses` and those the invitations
+    went to, so call it before they are dropped. Returns how many texts changed."""
+    mine = and_(
+        invitations.c.workspace_id == workspace_id, invitations.c.customer_id == customer_id
+    )
+    went_to = await session.scalars(
+        select(invitations.c.address).where(mine, invitations.c.address.is_not(None)).distinct()
+    )
+    known = {*addresses, *(address for address in went_to if address)}
+    reasons = [
+        {"_id": row.id, "_reason": scrubbed}
+        for row in await session.execute(select(invitations.c.id, invitations.c.reason).where(mine))
+        if (scrubbed := scrub_addresses(row.reason, addresses=known)) != row.reason
+    ]
+    if reasons:
+        await session.execute(
+            update(invitations)
+            .where(invitations.c.id == bindparam("_id"))
+            .values(reason=bindparam("_reason")),
+            reasons,
+        )
+    ledger = send_ledger
+    found = await session.execute(
+        select(ledger.c.invitation_id, ledger.c.attempt, ledger.c.detail).where(
+            ledger.c.invitation_id.in_(select(invitations.c.id).where(mine)),
+            ledger.c.detail.is_not(None),
+        )
+    )
+    details = [
+        {"_invitation_id": row.invitation_id, "_attempt": row.attempt, "_detail": scrubbed}
+        for row in found
+        if (scrubbed := scrub_addresses(row.detail, addresses=known)) != row.detail
+    ]
+    if details:
+        await session.execute(
+            update(ledger)
+            .where(
+                ledger.c.invitation_id == bindparam("_invitation_id"),
+                ledger.c.attempt == bindparam("_attempt"),
+            )
+            .values(detail=bindparam("_detail")),
+            details,
+        )
+    return len(reasons) + len(details)
 
 
 async def provider_attempts(session: AsyncSession, *, invitation_id: uuid.UUID) -> int:
