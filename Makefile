@@ -7,13 +7,14 @@ BOOTSTRAP   := .cxloop/bootstrap
 UV          := $(BOOTSTRAP)/bin/uv
 VENV_STAMP  := .venv/.synced
 
-.PHONY: help install run test test-fast lint format bench clean
+.PHONY: help install run test test-fast lint format bench browser clean
 
 help:
 	@echo "make run     start everything locally (DEMO=1 also feeds synthetic traffic)"
 	@echo "make test    run the whole suite against real Postgres and Kafka"
 	@echo "make bench   run the benchmarks (JSON in .bench/, a table on screen)"
 	@echo "make lint    ruff and mypy"
+	@echo "make browser install Debian's chromium for the dashboard's browser test (root)"
 
 $(UV):
 	$(PYTHON) -m venv $(BOOTSTRAP)
@@ -45,6 +46,13 @@ format: install
 
 bench: install
 	$(UV) run --frozen python -m bench $(BENCH_ARGS)
+
+# The dashboard's browser test drives Debian's chromium through Playwright, which cannot
+# download a browser of its own here. apt needs root (CI has it); without chromium the
+# test skips, except under CI where it fails.
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
 clean:
 	rm -rf .venv .cxloop/bootstrap .bench test-artifacts

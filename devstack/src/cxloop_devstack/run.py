@@ -91,6 +91,7 @@ Walk-through:
   3. Send the answer on the page that opens.
   4. The metric moved:
      curl -s "{gateway}/v1/metrics?touchpoint=checkout" -H "Authorization: Bearer $READ_KEY"
+  5. The dashboard: open {gateway}/ and enter $READ_KEY and the journey buy_and_use.
 
 Ctrl-C stops everything.
 """

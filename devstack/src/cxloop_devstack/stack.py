@@ -47,6 +47,7 @@ class StackSettings:
                 "CXLOOP_PORT": str(self.ports[spec.name]),
                 "CXLOOP_PUBLIC_URL": self.url("ingest"),
                 "CXLOOP_SCORING_URL": self.url("scoring"),
+                "CXLOOP_DISPATCH_URL": self.url("dispatch"),
                 "CXLOOP_CONFIG_CACHE_TTL_SECONDS": "1",
             }
         )

@@ -37,6 +37,10 @@ def settings(database_url: str, fake_scoring: FakeScoring) -> Settings:
         internal_token=SecretStr(INTERNAL_TOKEN),
         scoring_url=fake_scoring.url,
         scoring_timeout_seconds=5.0,
+        # Tests share the admin token and fire requests back to back; the rate limit has
+        # its own tests (test_gateway_limits.py) with an app and a clock of their own.
+        rate_limit_per_second=10_000.0,
+        rate_limit_burst=10_000,
     )
 
 

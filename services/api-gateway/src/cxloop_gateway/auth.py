@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from typing import TYPE_CHECKING
 
 from cxloop_shared.apikeys import ALL_SCOPES, KeyVerifier, Principal, Scope
 from cxloop_shared.errors import BadRequest, NotFound, Unauthorized
@@ -12,6 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxloop_gateway.keys import repository as keys_repository
 from cxloop_gateway.workspaces import repository as workspaces_repository
+
+if TYPE_CHECKING:
+    from cxloop_gateway.limits import RateLimiter
 
 WORKSPACE_HEADER = "X-Cxloop-Workspace"
 # The admin token is no row of api_keys; this stands in for its key id.
@@ -23,16 +27,24 @@ class Authenticator:
 
     Keys are checked against the table on every request (a revoked key stops at once);
     `last_used_at` is written at most once per `touch_interval` per key and process, so a
-    busy integration does not turn every read into a write.
+    busy integration does not turn every read into a write. Every authenticated request
+    spends a token of its key's bucket in `limiter` (the admin token has a bucket of its
+    own), before its scope is checked, so refused requests count too.
     """
 
     def __init__(
-        self, *, admin_token: SecretStr, verifier: KeyVerifier, touch_interval: float
+        self,
+        *,
+        admin_token: SecretStr,
+        verifier: KeyVerifier,
+        touch_interval: float,
+        limiter: RateLimiter,
     ) -> None:
         self._admin_token = admin_token.get_secret_value().encode()
         self._verifier = verifier
         self._touch_interval = touch_interval
         self._touched: dict[str, float] = {}
+        self.limiter = limiter
 
     def is_admin_token(self, token: str) -> bool:
         """Whether `token` is the bootstrap admin token (compared in constant time)."""
@@ -45,6 +57,7 @@ class Authenticator:
             raise Unauthorized("missing Authorization: Bearer <admin token>")
         if not self.is_admin_token(token):
             raise Unauthorized("this operation needs the bootstrap admin token")
+        self.limiter.admit(ADMIN_TOKEN_KEY_ID)
 
     async def authenticate(
         self,
@@ -58,8 +71,10 @@ class Authenticator:
         if token is None:
             raise Unauthorized("missing Authorization: Bearer <key>")
         if self.is_admin_token(token):
+            self.limiter.admit(ADMIN_TOKEN_KEY_ID)
             return await self._admin(session, workspace_id=workspace_id)
         principal = await self._verifier.principal(token)
+        self.limiter.admit(principal.key_id)
         # A key never reaches into another workspace; it does not even learn that one exists.
         if workspace_id is not None and workspace_id != principal.workspace_id:
             raise NotFound(f"no workspace {workspace_id!r}")

@@ -6,11 +6,12 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from cxloop_shared.apikeys import Principal, Scope
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxloop_gateway.auth import WORKSPACE_HEADER, Authenticator
+from cxloop_gateway.customers.erasures import ErasurePublisher
 from cxloop_gateway.scoring import ScoringClient
 from cxloop_gateway.settings import Settings
 
@@ -31,6 +32,16 @@ def get_scoring(request: Request) -> ScoringClient:
     return request.app.state.scoring  # type: ignore[no-any-return]
 
 
+def get_dispatch(request: Request) -> ScoringClient:
+    """The client of dispatch's internal read API (customers, event traces)."""
+    return request.app.state.dispatch  # type: ignore[no-any-return]
+
+
+def get_erasures(request: Request) -> ErasurePublisher:
+    """Publishes erasure requests on `cx.customers`."""
+    return request.app.state.erasures  # type: ignore[no-any-return]
+
+
 def get_authenticator(request: Request) -> Authenticator:
     """Resolves bearer tokens to principals."""
     return request.app.state.authenticator  # type: ignore[no-any-return]
@@ -41,6 +52,8 @@ def get_authenticator(request: Request) -> Authenticator:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ScoringDep = Annotated[ScoringClient, Depends(get_scoring)]
+DispatchDep = Annotated[ScoringClient, Depends(get_dispatch)]
+ErasuresDep = Annotated[ErasurePublisher, Depends(get_erasures)]
 AuthenticatorDep = Annotated[Authenticator, Depends(get_authenticator)]
 BearerDep = Annotated[
     HTTPAuthorizationCredentials | None,
@@ -52,10 +65,18 @@ WorkspaceHeader = Annotated[
 ]
 
 
-def principal(scope: Scope | None) -> Any:
-    """A dependency resolving the caller, who must hold `scope` (None: any valid key)."""
+class RequireScope:
+    """The dependency resolving the caller, who must hold `scope` (None: any valid key).
 
-    async def authenticate(
+    A class rather than a closure so the OpenAPI document (and the security tests) can
+    read off each route which scope it needs.
+    """
+
+    def __init__(self, scope: Scope | None) -> None:
+        self.scope = scope
+
+    async def __call__(
+        self,
         authenticator: AuthenticatorDep,
         session: SessionDep,
         bearer: BearerDep,
@@ -65,10 +86,13 @@ def principal(scope: Scope | None) -> Any:
             session,
             token=bearer.credentials if bearer else None,
             workspace_id=workspace,
-            scope=scope,
+            scope=self.scope,
         )
 
-    return Depends(authenticate)
+
+def principal(scope: Scope | None) -> Any:
+    """A dependency resolving the caller, who must hold `scope` (None: any valid key)."""
+    return Depends(RequireScope(scope))
 
 
 async def require_admin_token(authenticator: AuthenticatorDep, bearer: BearerDep) -> None:
@@ -80,4 +104,14 @@ Caller = Annotated[Principal, principal(None)]
 Admin = Annotated[Principal, principal("admin")]
 ConfigWriter = Annotated[Principal, principal("config:write")]
 MetricsReader = Annotated[Principal, principal("metrics:read")]
+CustomersReader = Annotated[Principal, principal("customers:read")]
+CustomersWriter = Annotated[Principal, principal("customers:write")]
 AdminTokenDep = Annotated[None, Depends(require_admin_token)]
+
+# Every list endpoint takes its page size as `limit: PageLimit = <default>`; a larger one is
+# refused with 422 rather than silently capped, so a client never mistakes a short page
+# for the end of the list.
+MAX_PAGE_SIZE = 200
+PageLimit = Annotated[
+    int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Items per page, at most {MAX_PAGE_SIZE}.")
+]

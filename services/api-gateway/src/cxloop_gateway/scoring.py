@@ -120,6 +120,30 @@ class ScoringClient:
             log.error("upstream.bad_answer", service=self._service, path=path, model=model.__name__)
             raise bad_gateway(f"{self._service} answered {path} with an invalid document") from None
 
+    async def open_stream(
+        self, path: str, *, workspace_id: str, query: Mapping[str, str]
+    ) -> httpx.Response:
+        """GET the service's internal `path` for one workspace with its body not yet read.
+
+        Errors are raised as `call` raises them; on success the caller streams the body
+        and must `aclose()` the response.
+        """
+        params = {**query, "workspace_id": workspace_id}
+        request = self._http.build_request("GET", path, params=params, headers=self._headers)
+        try:
+            response = await self._http.send(request, stream=True)
+            if response.is_error:
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
+        except httpx.TransportError as exc:
+            log.warning("upstream.unreachable", service=self._service, path=path, error=repr(exc))
+            raise ServiceUnavailable(f"{self._service} is unreachable; retry shortly") from None
+        if response.is_error:
+            raise upstream_error(response, service=self._service)
+        return response
+
     async def metrics(self, *, workspace_id: str, query: Mapping[str, str]) -> MetricsReport:
         """The workspace's metrics for `query` (touchpoint, from, to, granularity, group_by)."""
         return await self.read(

@@ -37,10 +37,34 @@ def parse(body: bytes) -> dict[str, Any]:
 
 def validate(document: Mapping[str, Any]) -> WorkspaceConfig:
     """The document as a WorkspaceConfig, or Unprocessable naming every invalid field."""
+    unstorable = [dotted(path) for path in nul_paths(document)]
+    if unstorable:
+        raise Unprocessable(
+            f"{', '.join(unstorable[:5])}: text may not contain the NUL character",
+            errors=[
+                {"location": path, "message": "contains the NUL character"}
+                for path in unstorable[:100]
+            ],
+        )
     try:
         return WorkspaceConfig.model_validate(document)
     except ValidationError as exc:
         raise invalid(exc) from None
+
+
+def nul_paths(value: Any, path: Path = ()) -> Iterator[Path]:
+    """Where the document has text with a NUL character, which Postgres cannot store."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield path
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str) and "\x00" in key:
+                yield (*path, key)
+            yield from nul_paths(item, (*path, key))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from nul_paths(item, (*path, index))
 
 
 def invalid(exc: ValidationError) -> Unprocessable:

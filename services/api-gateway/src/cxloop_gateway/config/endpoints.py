@@ -1,4 +1,8 @@
-"""Routes of /v1/config: the whole workspace configuration, as in `cxloop.yaml`."""
+"""Routes of /v1/config: the whole workspace configuration, as in `cxloop.yaml`.
+
+`router` also carries the routes of its parts (parts_endpoints), so the app includes one
+router for all of the configuration.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,11 @@ from cxloop_shared.http import read_body
 from fastapi import APIRouter, Request
 
 from cxloop_gateway.config import documents, service
+from cxloop_gateway.config.parts_endpoints import router as parts_router
 from cxloop_gateway.config.schemas import ConfigApplied
 from cxloop_gateway.deps import ConfigWriter, SessionDep, SettingsDep
 
-router = APIRouter(prefix="/v1/config", tags=["configuration"])
+whole = APIRouter(prefix="/v1/config", tags=["configuration"])
 
 _BODY = {
     "requestBody": {
@@ -23,13 +28,13 @@ _BODY = {
 }
 
 
-@router.get("")
+@whole.get("")
 async def get_config(session: SessionDep, caller: ConfigWriter) -> dict[str, Any]:
     """The workspace configuration with secrets masked, plus its `version`."""
     return await service.read(session, caller.workspace_id)
 
 
-@router.put("", openapi_extra=_BODY)
+@whole.put("", openapi_extra=_BODY)
 async def put_config(
     request: Request,
     session: SessionDep,
@@ -46,3 +51,8 @@ async def put_config(
         proposed=documents.parse(body),
         dry_run=dry_run,
     )
+
+
+router = APIRouter()
+router.include_router(whole)
+router.include_router(parts_router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from cxloop_shared.config import WorkspaceConfig
@@ -14,24 +15,73 @@ from cxloop_gateway.workspaces import repository as workspaces_repository
 from cxloop_gateway.workspaces import service as workspaces_service
 
 
-async def read(session: AsyncSession, workspace_id: str) -> dict[str, Any]:
-    """The configuration with secrets masked, plus its `version` (0 and defaults: none yet)."""
-    stored = await repository.get(session, workspace_id)
-    if stored is None:
+async def stored(
+    session: AsyncSession, workspace_id: str, *, for_update: bool = False
+) -> tuple[dict[str, Any], int]:
+    """The stored document (secrets in clear) and its version; 0 and defaults: none yet."""
+    row = await repository.get(session, workspace_id, for_update=for_update)
+    if row is None:
         workspace = await workspaces_service.get(session, workspace_id)
         config = WorkspaceConfig(workspace=workspace_id, timezone=workspace.timezone)
-        return {**config.to_public(), "version": 0}
-    document, version = stored
-    return {**WorkspaceConfig.model_validate(document).to_public(), "version": version}
+        return config.to_document(), 0
+    document, version = row
+    return dict(document), version
+
+
+async def read_public(session: AsyncSession, workspace_id: str) -> tuple[dict[str, Any], int]:
+    """The configuration with secrets masked, and its version."""
+    document, version = await stored(session, workspace_id)
+    return WorkspaceConfig.model_validate(document).to_public(), version
+
+
+async def read(session: AsyncSession, workspace_id: str) -> dict[str, Any]:
+    """The configuration with secrets masked, plus its `version` (0 and defaults: none yet)."""
+    document, version = await read_public(session, workspace_id)
+    return {**document, "version": version}
+
+
+async def change(
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    edit: Callable[[dict[str, Any]], dict[str, Any]],
+    version: int | None,
+    dry_run: bool,
+) -> ConfigApplied:
+    """Apply `edit` to the stored document, then validate and store the whole as `apply` does.
+
+    The workspace's configuration stays locked from the read to the write, so two parts
+    changed at once both land. `version`, if given, must be the stored one (else 409).
+    """
+    await repository.lock(session, workspace_id)
+    document, stored_version = await stored(session, workspace_id, for_update=True)
+    proposed = edit(document)
+    if version is not None:
+        proposed["version"] = version
+    return await apply(
+        session,
+        workspace_id=workspace_id,
+        proposed=proposed,
+        dry_run=dry_run,
+        # A part's first write reports the part, not every default around it.
+        baseline=document if stored_version == 0 else None,
+    )
 
 
 async def apply(
-    session: AsyncSession, *, workspace_id: str, proposed: dict[str, Any], dry_run: bool
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    proposed: dict[str, Any],
+    dry_run: bool,
+    baseline: dict[str, Any] | None = None,
 ) -> ConfigApplied:
     """Validate the proposed configuration and, unless a dry run or unchanged, store it.
 
     A top-level `version` (as GET returns it) makes the write conditional on it being
-    the stored version, so two editors cannot silently overwrite each other.
+    the stored version, so two editors cannot silently overwrite each other. `changed`
+    is relative to the stored document, or, while there is none, to `baseline` (None: to
+    nothing, so every top-level field counts as changed).
     """
     proposed = dict(proposed)
     expected_version = proposed.pop("version", None)
@@ -41,6 +91,7 @@ async def apply(
             errors=[{"location": "version", "message": "not an integer"}],
         )
     config = documents.validate(proposed)
+    await repository.lock(session, workspace_id)
     if config.workspace != workspace_id:
         raise Unprocessable(
             f"workspace: this configuration is for {config.workspace!r}, the caller acts on "
@@ -67,7 +118,7 @@ async def apply(
         )
     config = documents.validate(document)
     document = config.to_document()
-    changed = documents.changed_paths(stored_document or {}, document)
+    changed = documents.changed_paths(stored_document or baseline or {}, document)
     if dry_run or not changed:
         return ConfigApplied(version=stored_version, changed=changed, dry_run=dry_run)
     version = await repository.save(session, workspace_id=workspace_id, document=document)

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Response, status
 
-from cxloop_gateway.deps import Admin, SessionDep
+from cxloop_gateway.deps import Admin, PageLimit, SessionDep
 from cxloop_gateway.keys import service
 from cxloop_gateway.keys.schemas import ApiKey, ApiKeyCreate, ApiKeyPage, IssuedKey
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
-
-MAX_PAGE = 500
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -29,7 +26,7 @@ async def list_keys(
     session: SessionDep,
     caller: Admin,
     after: uuid.UUID | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    limit: PageLimit = 100,
 ) -> ApiKeyPage:
     """The workspace's keys, revoked ones included, oldest first."""
     return await service.list_page(

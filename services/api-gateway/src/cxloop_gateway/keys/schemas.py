@@ -9,7 +9,11 @@ from typing import Annotated
 from cxloop_shared.apikeys import Scope
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-KeyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# No NUL character: Postgres text cannot hold one.
+KeyName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00]*$"),
+]
 
 
 class ApiKeyCreate(BaseModel):

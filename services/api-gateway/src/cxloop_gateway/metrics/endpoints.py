@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from cxloop_shared.events import Key
-from cxloop_shared.readmodels import Dimension, Granularity, MetricsReport
+from cxloop_shared.readmodels import Compare, Dimension, Granularity, MetricsReport
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
@@ -23,14 +23,20 @@ async def get_metrics(
     end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
     granularity: Granularity | None = None,
     group_by: Dimension | None = None,
+    compare: Annotated[
+        Compare | None,
+        Query(description="`previous`: also the window of the same length just before `from`."),
+    ] = None,
 ) -> MetricsReport:
-    """Scores with n, intervals and response rate for a touchpoint (or all) over a window."""
+    """Scores with n, intervals and response rate for a touchpoint (or all) over a window,
+    optionally grouped by one dimension and compared with the previous window."""
     query = {
         "touchpoint": touchpoint,
         "from": start.isoformat() if start else None,
         "to": end.isoformat() if end else None,
         "granularity": granularity,
         "group_by": group_by,
+        "compare": compare,
     }
     return await scoring.metrics(
         workspace_id=caller.workspace_id,

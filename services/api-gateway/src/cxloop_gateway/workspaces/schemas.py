@@ -23,9 +23,11 @@ class WorkspaceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: WorkspaceId
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
-        None, description="Display name; the id when absent."
-    )
+    # No NUL character: Postgres text cannot hold one.
+    name: (
+        Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
+        | None
+    ) = Field(None, description="Display name; the id when absent.")
     timezone: TimeZoneName = "UTC"
     issue_admin_key: bool = Field(
         True, description="Also issue a key with the admin scope, returned once."
