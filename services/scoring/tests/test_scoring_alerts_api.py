@@ -46,9 +46,9 @@ async def test_alerts_are_listed_newest_first_with_the_answer_and_context(
     api: httpx.AsyncClient, raised: Any, workspace_id: str
 ) -> None:
     page = await alerts(api, workspace_id)
-    assert [a["response_id"] for a in page["alerts"]] == ["r4", "r3", "r2", "r1", "r0"]
+    assert [a["response_id"] for a in page["items"]] == ["r4", "r3", "r2", "r1", "r0"]
     assert page["next_cursor"] is None
-    newest = page["alerts"][0]
+    newest = page["items"][0]
     assert newest["state"] == "open"
     assert (newest["score"], newest["comment"], newest["metric"]) == (4, "comment 4", "nps")
     assert (newest["customer_id"], newest["touchpoint"], newest["rule"]) == (
@@ -67,13 +67,13 @@ async def test_pages_follow_the_cursor_and_the_page_size_is_capped(
     cursor = None
     while True:
         page = await alerts(api, workspace_id, limit=2, **({"cursor": cursor} if cursor else {}))
-        seen += [a["response_id"] for a in page["alerts"]]
-        assert len(page["alerts"]) <= 2
+        seen += [a["response_id"] for a in page["items"]]
+        assert len(page["items"]) <= 2
         cursor = page["next_cursor"]
         if cursor is None:
             break
     assert seen == ["r4", "r3", "r2", "r1", "r0"]
-    assert len((await alerts(api, workspace_id, limit=10_000))["alerts"]) == 5
+    assert len((await alerts(api, workspace_id, limit=10_000))["items"]) == 5
     bad = await api.get(
         "/internal/v1/alerts",
         params={"workspace_id": workspace_id, "cursor": "bm90IGEgY3Vyc29y"},
@@ -86,7 +86,7 @@ async def test_pages_follow_the_cursor_and_the_page_size_is_capped(
 async def test_an_alert_is_acknowledged_then_resolved(
     api: httpx.AsyncClient, raised: Any, workspace_id: str
 ) -> None:
-    alert_id = (await alerts(api, workspace_id))["alerts"][0]["alert_id"]
+    alert_id = (await alerts(api, workspace_id))["items"][0]["alert_id"]
     acknowledged = await change(api, alert_id, "acknowledge", workspace_id, by="kim@acme.test")
     assert acknowledged.status_code == 200, acknowledged.text
     body = acknowledged.json()
@@ -109,16 +109,16 @@ async def test_an_alert_is_acknowledged_then_resolved(
     assert (await change(api, alert_id, "resolve", workspace_id)).status_code == 200
 
     assert [
-        a["alert_id"] for a in (await alerts(api, workspace_id, state="resolved"))["alerts"]
+        a["alert_id"] for a in (await alerts(api, workspace_id, state="resolved"))["items"]
     ] == [alert_id]
-    assert len((await alerts(api, workspace_id, state="open"))["alerts"]) == 4
-    assert (await alerts(api, workspace_id, state="acknowledged"))["alerts"] == []
+    assert len((await alerts(api, workspace_id, state="open"))["items"]) == 4
+    assert (await alerts(api, workspace_id, state="acknowledged"))["items"] == []
 
 
 async def test_an_open_alert_can_be_resolved_directly(
     api: httpx.AsyncClient, raised: Any, workspace_id: str
 ) -> None:
-    alert_id = (await alerts(api, workspace_id))["alerts"][-1]["alert_id"]
+    alert_id = (await alerts(api, workspace_id))["items"][-1]["alert_id"]
     resolved = await change(api, alert_id, "resolve", workspace_id)
     assert resolved.status_code == 200
     assert (resolved.json()["state"], resolved.json()["acknowledged_at"]) == ("resolved", None)
@@ -127,15 +127,15 @@ async def test_an_open_alert_can_be_resolved_directly(
 async def test_another_workspaces_alert_is_not_found(
     api: httpx.AsyncClient, raised: Any, workspace_id: str
 ) -> None:
-    alert_id = (await alerts(api, workspace_id))["alerts"][0]["alert_id"]
+    alert_id = (await alerts(api, workspace_id))["items"][0]["alert_id"]
     other = f"{workspace_id}-other"
-    assert (await alerts(api, other))["alerts"] == []
+    assert (await alerts(api, other))["items"] == []
     for action in ("acknowledge", "resolve"):
         answer = await change(api, alert_id, action, other)
         assert answer.status_code == 404
         assert answer.headers["content-type"] == "application/problem+json"
     assert (await change(api, str(uuid.uuid4()), "resolve", workspace_id)).status_code == 404
-    assert (await alerts(api, workspace_id))["alerts"][0]["state"] == "open"
+    assert (await alerts(api, workspace_id))["items"][0]["state"] == "open"
 
 
 @pytest.mark.parametrize(
@@ -165,7 +165,7 @@ async def test_resolving_tells_the_endpoints_that_subscribe(
         },
     )
     await handle([response(workspace_id, "r1", 0)])
-    alert_id = (await alerts(api, workspace_id))["alerts"][0]["alert_id"]
+    alert_id = (await alerts(api, workspace_id))["items"][0]["alert_id"]
     await change(api, alert_id, "acknowledge", workspace_id, by="kim")
     await change(api, alert_id, "acknowledge", workspace_id, by="kim")
     await change(api, alert_id, "resolve", workspace_id, by="kim", note="done")

@@ -175,7 +175,7 @@ async def test_a_detractor_answer_on_kafka_becomes_an_alert_on_kafka_and_a_webho
     assert body["type"] == "alert.created"
     assert body["data"]["alert_id"] == str(raised.alert_id)
     assert body["data"]["context"] == context
-    assert [a["alert_id"] for a in listed.json()["alerts"]] == [str(raised.alert_id)]
+    assert [a["alert_id"] for a in listed.json()["items"]] == [str(raised.alert_id)]
 
 
 async def until_context_known(app: Any, workspace_id: str, *, within: float = 60) -> None:

@@ -116,7 +116,8 @@ class ResponsePage(BaseModel):
 
 class AlertView(BaseModel):
     """A closed-loop alert: the answer that raised it, its touchpoint's context, who is
-    on it. Mirrors scoring's `AlertOut`; also the `data` of the stream's `alert` events."""
+    on it. What scoring's internal API and the gateway answer, the `data` of the `alert.*`
+    webhooks and of the stream's `alert` events."""
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -144,7 +145,7 @@ class AlertView(BaseModel):
 
 
 class AlertList(BaseModel):
-    """Alerts newest first, as the gateway serves them; `next_cursor` fetches the next page."""
+    """Alerts newest first; `next_cursor` fetches the next page."""
 
     items: list[AlertView]
     next_cursor: str | None = None

@@ -21,6 +21,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal
 
+from cxloop_shared.answers import AlertState
 from cxloop_shared.config import AlertRule
 from cxloop_shared.errors import Conflict
 from cxloop_shared.events import AlertRaised, TouchpointReceived
@@ -32,7 +33,6 @@ from cxloop_scoring.rollups import Answer
 ALERT_NAMESPACE = uuid.UUID("5f0c7a52-6d1e-4c1b-9a8e-2b7d3e4f6a10")
 METRIC_NAMES = ("nps", "csat", "ces", "cxi", "yes_no")
 
-AlertState = Literal["open", "acknowledged", "resolved"]
 AlertAction = Literal["acknowledge", "resolve"]
 
 

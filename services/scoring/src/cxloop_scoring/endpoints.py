@@ -6,16 +6,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
+from cxloop_shared.answers import AlertList, AlertNote, AlertState, AlertView
 from cxloop_shared.events import Key, utcnow
 from cxloop_shared.readmodels import Compare, Granularity, JourneyMap, MetricsReport
 from fastapi import APIRouter, Body, Path, Query
 from pydantic import AwareDatetime
 
 from cxloop_scoring import service
-from cxloop_scoring.alerts import AlertState
 from cxloop_scoring.deps import ConfigsDep, InternalCaller, SessionDep
 from cxloop_scoring.reports import GroupBy
-from cxloop_scoring.schemas import AlertChange, AlertOut, AlertPage, DeliveryPage, DeliveryStatus
+from cxloop_scoring.schemas import DeliveryPage, DeliveryStatus
 from cxloop_scoring.service import MetricsQuery, journey_report, metrics_report
 
 router = APIRouter(prefix="/internal/v1", tags=["internal"], dependencies=[InternalCaller])
@@ -76,31 +76,31 @@ async def get_journey_map(
 
 
 PageSize = Annotated[int, Query(ge=1, description=f"At most {service.MAX_PAGE}.")]
-OptionalChange = Annotated[AlertChange | None, Body()]
+OptionalChange = Annotated[AlertNote | None, Body()]
 
 
-@router.get("/alerts", response_model=AlertPage)
+@router.get("/alerts", response_model=AlertList)
 async def list_alerts(
     session: SessionDep,
     workspace_id: Key,
     state: AlertState | None = None,
     limit: PageSize = 50,
     cursor: str | None = None,
-) -> AlertPage:
+) -> AlertList:
     """A workspace's alerts, newest first, optionally in one state."""
     return await service.list_alerts(
         session=session, workspace_id=workspace_id, state=state, limit=limit, cursor=cursor
     )
 
 
-@router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut)
+@router.post("/alerts/{alert_id}/acknowledge", response_model=AlertView)
 async def acknowledge_alert(
     session: SessionDep,
     configs: ConfigsDep,
     alert_id: uuid.UUID,
     workspace_id: Key,
     change: OptionalChange = None,
-) -> AlertOut:
+) -> AlertView:
     """Somebody is on it: open → acknowledged."""
     return await service.change_alert(
         session=session,
@@ -108,19 +108,19 @@ async def acknowledge_alert(
         workspace_id=workspace_id,
         alert_id=alert_id,
         action="acknowledge",
-        change=change or AlertChange(),
+        change=change or AlertNote(),
         now=utcnow(),
     )
 
 
-@router.post("/alerts/{alert_id}/resolve", response_model=AlertOut)
+@router.post("/alerts/{alert_id}/resolve", response_model=AlertView)
 async def resolve_alert(
     session: SessionDep,
     configs: ConfigsDep,
     alert_id: uuid.UUID,
     workspace_id: Key,
     change: OptionalChange = None,
-) -> AlertOut:
+) -> AlertView:
     """The customer was followed up: open or acknowledged → resolved."""
     return await service.change_alert(
         session=session,
@@ -128,7 +128,7 @@ async def resolve_alert(
         workspace_id=workspace_id,
         alert_id=alert_id,
         action="resolve",
-        change=change or AlertChange(),
+        change=change or AlertNote(),
         now=utcnow(),
     )
 

@@ -26,6 +26,7 @@ from dataclasses import replace
 from typing import Any
 
 from cxloop_shared import topics
+from cxloop_shared.answers import AlertView
 from cxloop_shared.config import ConfigCache, WorkspaceConfig
 from cxloop_shared.db import transaction
 from cxloop_shared.events import (
@@ -42,7 +43,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cxloop_scoring import alert_repository, erasure, redaction, repository, webhooks
 from cxloop_scoring.alerts import Alert, alerts_for
 from cxloop_scoring.rollups import Answer, SentInvitation, revise, sent_counts
-from cxloop_scoring.schemas import AlertOut
 
 Configs = Mapping[str, WorkspaceConfig | None]
 
@@ -223,7 +223,7 @@ def _alert_messages(raised: Iterable[Alert], configs: Configs) -> list[webhooks.
             event_type=webhooks.ALERT_CREATED,
             subject=str(alert.alert_id),
             at=alert.raised_at,
-            data=AlertOut.model_validate(alert.row()).model_dump(mode="json"),
+            data=AlertView.model_validate(alert.row()).model_dump(mode="json"),
             notify=alert.notify,
         )
     return found

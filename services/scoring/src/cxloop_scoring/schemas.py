@@ -1,63 +1,13 @@
-"""The wire models of scoring's internal alert and webhook-delivery API."""
+"""The wire models of scoring's internal webhook-delivery API; alerts are read in the
+shapes the gateway serves (`cxloop_shared.answers`)."""
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from cxloop_shared.events import Metric
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
-
-from cxloop_scoring.alerts import AlertState
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 DeliveryStatus = Literal["pending", "delivered", "failed"]
-
-
-class AlertOut(BaseModel):
-    """An alert: the answer that raised it, its touchpoint's context, who is on it.
-
-    Also the `data` of the `alert.*` webhooks.
-    """
-
-    model_config = ConfigDict(from_attributes=True)
-
-    alert_id: uuid.UUID
-    workspace_id: str
-    rule: str
-    state: AlertState = "open"
-    response_id: str
-    revision: int
-    invitation_id: uuid.UUID | None = None
-    customer_id: str
-    touchpoint: str
-    survey: str | None = None
-    metric: Metric
-    channel: str | None = None
-    score: int
-    comment: str | None = None
-    context: dict[str, Any]
-    raised_at: AwareDatetime
-    acknowledged_at: AwareDatetime | None = None
-    acknowledged_by: str | None = None
-    resolved_at: AwareDatetime | None = None
-    resolved_by: str | None = None
-    note: str | None = None
-
-
-class AlertPage(BaseModel):
-    """Alerts newest first; `next_cursor` fetches the page after this one."""
-
-    alerts: list[AlertOut]
-    next_cursor: str | None = None
-
-
-class AlertChange(BaseModel):
-    """Who acknowledges or resolves an alert, and a note (e.g. what was done)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    by: Annotated[str, StringConstraints(max_length=200)] | None = None
-    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
 
 
 class DeliveryAttemptOut(BaseModel):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from cxloop_shared.answers import AlertList, AlertNote, AlertState, AlertView
 from cxloop_shared.config import ConfigCache
 from cxloop_shared.errors import BadRequest, NotFound
 from cxloop_shared.readmodels import Compare, Granularity, JourneyMap, MetricsReport
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxloop_scoring import alert_repository, repository, webhooks
 from cxloop_scoring.alert_repository import AlertCursor
-from cxloop_scoring.alerts import AlertAction, AlertState, next_state
+from cxloop_scoring.alerts import AlertAction, next_state
 from cxloop_scoring.journeys import journey_map
 from cxloop_scoring.reports import (
     DEFAULT_MIN_N,
@@ -29,14 +30,7 @@ from cxloop_scoring.reports import (
     build_report,
     resolve_window,
 )
-from cxloop_scoring.schemas import (
-    AlertChange,
-    AlertOut,
-    AlertPage,
-    DeliveryOut,
-    DeliveryPage,
-    DeliveryStatus,
-)
+from cxloop_scoring.schemas import DeliveryOut, DeliveryPage, DeliveryStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +164,7 @@ async def list_alerts(
     state: AlertState | None,
     limit: int,
     cursor: str | None,
-) -> AlertPage:
+) -> AlertList:
     """One page of a workspace's alerts, newest first; `limit` is capped at `MAX_PAGE`."""
     limit = min(limit, MAX_PAGE)
     after = _read_alert_cursor(cursor) if cursor else None
@@ -178,8 +172,8 @@ async def list_alerts(
         session, workspace_id=workspace_id, state=state, limit=limit + 1, after=after
     )
     page = rows[:limit]
-    return AlertPage(
-        alerts=[AlertOut.model_validate(row) for row in page],
+    return AlertList(
+        items=[AlertView.model_validate(row) for row in page],
         next_cursor=_alert_cursor(page[-1]) if len(rows) > limit else None,
     )
 
@@ -191,9 +185,9 @@ async def change_alert(
     workspace_id: str,
     alert_id: uuid.UUID,
     action: AlertAction,
-    change: AlertChange,
+    change: AlertNote,
     now: datetime,
-) -> AlertOut:
+) -> AlertView:
     """Acknowledge or resolve one of the workspace's alerts, and tell the endpoints that
     subscribe to `alert.acknowledged` / `alert.resolved`. Repeating it changes nothing."""
     row = await alert_repository.alert_for_update(
@@ -203,7 +197,7 @@ async def change_alert(
         raise AlertNotFound(f"no alert {alert_id} in workspace {workspace_id}")
     state = next_state(row["state"], action)
     if state is None:
-        return AlertOut.model_validate(row)
+        return AlertView.model_validate(row)
     values: dict[str, Any] = {"state": state}
     if state == "acknowledged":
         values.update(acknowledged_at=now, acknowledged_by=change.by)
@@ -211,7 +205,7 @@ async def change_alert(
         values.update(resolved_at=now, resolved_by=change.by)
     if change.note is not None:
         values["note"] = change.note
-    alert = AlertOut.model_validate(
+    alert = AlertView.model_validate(
         await alert_repository.update_alert(session, alert_id=alert_id, values=values)
     )
     config = await configs.get(workspace_id)

@@ -4,7 +4,7 @@ id, the Standard Webhooks headers, and when a failed delivery is tried again.
 Every body is `{"type": ..., "timestamp": <event time, ISO 8601>, "data": {...}}`:
 
 - `alert.created`, `alert.acknowledged`, `alert.resolved` — `data` is the alert as the
-  internal API lists it (`schemas.AlertOut`), context snapshot included;
+  internal API lists it (`cxloop_shared.answers.AlertView`), context snapshot included;
 - `survey.responded` — each new answer and each revision (`answer_data`);
 - `invitation.<status>` (`invitation.sent`, `invitation.failed`, `invitation.expired`,
   `invitation.scheduled`, `invitation.suppressed`, `invitation.unknown`) — a step in an

@@ -7,18 +7,10 @@ from typing import Literal
 
 from cxloop_shared.answers import AlertList, AlertNote, AlertState, AlertView
 from cxloop_shared.apikeys import Principal
-from pydantic import BaseModel
 
 from cxloop_gateway.scoring import ScoringClient
 
 AlertAction = Literal["acknowledge", "resolve"]
-
-
-class ScoringAlertPage(BaseModel):
-    """A page of scoring's internal alerts API (its `AlertPage`)."""
-
-    alerts: list[AlertView]
-    next_cursor: str | None = None
 
 
 async def list_alerts(
@@ -35,10 +27,9 @@ async def list_alerts(
         query["state"] = state
     if cursor is not None:
         query["cursor"] = cursor
-    page = await scoring.read(
-        ScoringAlertPage, "/internal/v1/alerts", workspace_id=workspace_id, query=query
+    return await scoring.read(
+        AlertList, "/internal/v1/alerts", workspace_id=workspace_id, query=query
     )
-    return AlertList(items=page.alerts, next_cursor=page.next_cursor)
 
 
 async def change_alert(
