@@ -14,14 +14,14 @@ from cxloop_shared.config import ConfigCache
 from cxloop_shared.db import create_engine, ping, session_factory, transaction
 from cxloop_shared.events import utcnow
 from cxloop_shared.http import install_error_handlers, install_probes
-from cxloop_shared.kafka import BatchConsumer, create_producer
+from cxloop_shared.kafka import BatchConsumer, BatchHandler, create_producer
 from cxloop_shared.outbox import Outbox
 from cxloop_shared.service import Workers
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cxloop_ingest import customer_pages, endpoints, repository
-from cxloop_ingest.erasure import ErasureHandler, consume_erasures
+from cxloop_ingest.erasure import ErasureHandler
 from cxloop_ingest.intake import Intake
 from cxloop_ingest.replies import InvitationHandler
 from cxloop_ingest.settings import Settings
@@ -47,27 +47,30 @@ async def forget_old_events(
             await asyncio.wait_for(stopping.wait(), timeout=3600)
 
 
-async def consume_invitations(
+async def consume_when_reachable(
     settings: Settings,
-    handler: InvitationHandler,
+    *,
+    topic: str,
+    group_id: str,
+    handler: BatchHandler,
     stopping: asyncio.Event,
     consumers: list[BatchConsumer],
 ) -> None:
-    """Follow `cx.invitations` once the broker is reachable; ingest itself never waits for it."""
+    """Follow `topic` once the broker is reachable; ingest itself never waits for it."""
     while not stopping.is_set():
         producer = create_producer(settings)  # for dead letters
         try:
             await producer.start()
         except Exception as exc:
-            log.info("invitations.waiting_for_kafka", error=repr(exc)[:200])
+            log.info("consumer.waiting_for_kafka", topic=topic, error=repr(exc)[:200])
             await producer.stop()
             with suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), timeout=2.0)
             continue
         consumer = BatchConsumer(
             settings=settings,
-            topics=[topics.INVITATIONS],
-            group_id="ingest",
+            topics=[topic],
+            group_id=group_id,
             handler=handler,
             producer=producer,
         )
@@ -113,23 +116,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 engine, lambda: create_producer(settings), stopping=workers.stopping
             ),
         )
-        workers.start(
-            "invitations",
-            consume_invitations(
+        # Invitations sent (so SMS replies find their question), and erasures.
+        followed: list[tuple[str, str, BatchHandler]] = [
+            (topics.INVITATIONS, "ingest", InvitationHandler(sessions=sessions, configs=configs)),
+            (topics.CUSTOMERS, "ingest-customers", ErasureHandler(sessions=sessions)),
+        ]
+        for topic, group_id, handler in followed:
+            following = consume_when_reachable(
                 settings,
-                InvitationHandler(sessions=sessions, configs=configs),
-                workers.stopping,
-                consumers,
-            ),
-            on_stop=stop_consumers,
-        )
-        workers.start(
-            "erasures",
-            consume_erasures(
-                settings, ErasureHandler(sessions=sessions), workers.stopping, consumers
-            ),
-            on_stop=stop_consumers,
-        )
+                topic=topic,
+                group_id=group_id,
+                handler=handler,
+                stopping=workers.stopping,
+                consumers=consumers,
+            )
+            workers.start(topic, following, on_stop=stop_consumers)
         workers.start(
             "dedupe-ledger",
             forget_old_events(sessions, days=settings.dedupe_days, stopping=workers.stopping),

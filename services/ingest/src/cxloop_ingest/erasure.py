@@ -18,20 +18,16 @@ reads and its commit.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
-from contextlib import suppress
 
 import structlog
-from cxloop_shared import topics
 from cxloop_shared.db import transaction
 from cxloop_shared.erasure import lock_customers
 from cxloop_shared.events import CustomerChanged, utcnow
-from cxloop_shared.kafka import BatchConsumer, Delivery, create_producer
+from cxloop_shared.kafka import Delivery
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cxloop_ingest import customer_repository
-from cxloop_ingest.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -76,36 +72,3 @@ class ErasureHandler:
                     sent_invitations=len(forgotten),
                     answers=answers,
                 )
-
-
-async def consume_erasures(
-    settings: Settings,
-    handler: ErasureHandler,
-    stopping: asyncio.Event,
-    consumers: list[BatchConsumer],
-) -> None:
-    """Follow `cx.customers` once the broker is reachable; ingest itself never waits for it."""
-    while not stopping.is_set():
-        producer = create_producer(settings)  # for dead letters
-        try:
-            await producer.start()
-        except Exception as exc:
-            log.info("erasures.waiting_for_kafka", error=repr(exc)[:200])
-            await producer.stop()
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), timeout=2.0)
-            continue
-        consumer = BatchConsumer(
-            settings=settings,
-            topics=[topics.CUSTOMERS],
-            group_id="ingest-customers",
-            handler=handler,
-            producer=producer,
-        )
-        consumers.append(consumer)
-        try:
-            if not stopping.is_set():
-                await consumer.run()
-        finally:
-            await producer.stop()
-        return
