@@ -1,7 +1,8 @@
 """One touchpoint followed through the real services by its trace: with tracing on, the
 services export OTLP/HTTP to a receiver in this test, and the spans of ingest's webhook,
 dispatch's decision and scoring's consumers share one trace id, each hop the child of the
-one before, the W3C context carried in Kafka headers through the outboxes."""
+one before, the W3C context carried in Kafka headers through the outboxes, and the
+survey's `sent` step continuing the same trace from the invitation's row."""
 
 from __future__ import annotations
 
@@ -205,6 +206,18 @@ def test_one_touchpoint_is_one_trace_from_ingest_through_dispatch_to_scoring(
         seen = "\n".join(map(str, collector.received()))
         raise AssertionError(f"{missing}\nthe trace is {webhook}; received:\n{seen}") from None
 
+    # The survey is sent at once (no delay): its `sent` step, published by dispatch's
+    # scheduler outside any consumer, continues the trace from the invitation's row.
+    def steps_in_scoring() -> list[ReceivedSpan] | None:
+        steps = [
+            s
+            for s in collector.received()
+            if (s.service, s.name, s.trace_id)
+            == ("cxloop-scoring", "cx.invitations process", webhook.trace_id)
+        ]
+        return steps if len(steps) >= 2 else None
+
+    assert wait_until(steps_in_scoring), "scoring saw the scheduled and the sent step"
     assert len({webhook.trace_id, decided.trace_id, scored.trace_id, invited.trace_id}) == 1
     in_trace = {s.service for s in collector.received() if s.trace_id == webhook.trace_id}
     assert {"cxloop-ingest", "cxloop-dispatch", "cxloop-scoring"} <= in_trace

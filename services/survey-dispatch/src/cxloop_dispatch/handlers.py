@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from cxloop_shared import topics
+from cxloop_shared import topics, tracing
 from cxloop_shared.config import ConfigCache, WorkspaceConfig
 from cxloop_shared.db import transaction
 from cxloop_shared.events import (
@@ -55,6 +55,7 @@ def invitation_for(
         timezone=event.customer.timezone or (config.timezone if config else None),
         send_at=decision.send_at,
         expires_at=decision.expires_at,
+        trace=tracing.headers_for(touchpoint) or None,
     )
 
 

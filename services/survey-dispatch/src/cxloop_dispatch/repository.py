@@ -40,6 +40,8 @@ class Invitation:
     send_at: datetime | None = None
     expires_at: datetime | None = None
     reminders_sent: int = 0
+    # The trace of the touchpoint it was decided for, so its later steps continue it.
+    trace: dict[str, str] | None = None
 
 
 def _invitation(row: Any) -> Invitation:

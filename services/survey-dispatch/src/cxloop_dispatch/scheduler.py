@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from cxloop_shared import topics
+from cxloop_shared import topics, tracing
 from cxloop_shared.config import ConfigCache, WorkspaceConfig, localized
 from cxloop_shared.db import transaction
-from cxloop_shared.events import Customer, utcnow
+from cxloop_shared.events import Customer, InvitationChanged, utcnow
 from cxloop_shared.links import AnswerLink, UnsubscribeLink, address_digest, sign
 from cxloop_shared.outbox import Outbox
 from cxloop_shared.scales import scale
@@ -100,12 +101,8 @@ class Scheduler:
             retry, unknown = await repository.recover_stale_sends(
                 session, claimed_before=now - lease
             )
-            await self._outbox.add(
-                session,
-                [
-                    (topics.INVITATIONS, invitation_changed(i, status="unknown", at=now))
-                    for i in unknown
-                ],
+            await self._add(
+                session, [(i, invitation_changed(i, status="unknown", at=now)) for i in unknown]
             )
         if retry or unknown:
             log.warning("scheduler.orphans_settled", rescheduled=len(retry), unknown=len(unknown))
@@ -115,12 +112,8 @@ class Scheduler:
         now = utcnow()
         async with transaction(self._sessions) as session:
             expired = await repository.expire_overdue(session, now=now, limit=1000)
-            await self._outbox.add(
-                session,
-                [
-                    (topics.INVITATIONS, invitation_changed(i, status="expired", at=now))
-                    for i in expired
-                ],
+            await self._add(
+                session, [(i, invitation_changed(i, status="expired", at=now)) for i in expired]
             )
 
     async def requeue_reminders(self) -> int:
@@ -213,8 +206,20 @@ class Scheduler:
                 changed = invitation_changed(
                     invitation, status=status, at=now, address_digest=digest
                 )
-                await self._outbox.add(session, [(topics.INVITATIONS, changed)])
+                await self._add(session, [(invitation, changed)])
         SENDS.labels(invitation.channel or "", status).inc()
+
+    async def _add(
+        self, session: AsyncSession, steps: Sequence[tuple[Invitation, InvitationChanged]]
+    ) -> None:
+        """Queue invitation steps on `cx.invitations`, each continuing the trace of the
+        touchpoint its invitation was decided for (tracing on, and one was kept)."""
+        trace = [
+            invitation.trace if tracing.enabled() and invitation.trace else {}
+            for invitation, _ in steps
+        ]
+        events = [(topics.INVITATIONS, changed) for _, changed in steps]
+        await self._outbox.add(session, events, trace=trace)
 
     async def _plan_reminder(
         self, session: AsyncSession, invitation: Invitation, sent_at: datetime

@@ -36,6 +36,8 @@ invitations = Table(
     Column("reminders_sent", Integer, nullable=False, server_default="0"),
     Column("answered_at", DateTime(timezone=True)),
     Column("delivery", Text),  # the provider's delivery report: delivered | failed
+    # W3C trace headers of the touchpoint it was decided for; null when tracing was off.
+    Column("trace", JSONB),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("workspace_id", "source", "event_id"),
