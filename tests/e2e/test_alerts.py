@@ -93,7 +93,7 @@ def test_a_detractor_answer_reaches_the_crm_as_a_signed_alert_with_its_context(
     with httpx.Client(base_url=stack.settings.url("scoring"), headers=internal) as scoring:
         listed = scoring.get("/internal/v1/alerts", params={"workspace_id": workspace_id})
         assert listed.status_code == 200, listed.text
-        assert [a["alert_id"] for a in listed.json()["alerts"]] == [alert["alert_id"]]
+        assert [a["alert_id"] for a in listed.json()["items"]] == [alert["alert_id"]]
         acknowledged = scoring.post(
             f"/internal/v1/alerts/{alert['alert_id']}/acknowledge",
             params={"workspace_id": workspace_id},

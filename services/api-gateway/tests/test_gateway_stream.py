@@ -4,12 +4,10 @@ served for real, to the subscribers of the event's workspace only."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
-from typing import Any
 
 import httpx
 import pytest
@@ -22,12 +20,8 @@ from cxloop_shared.kafka import create_producer
 from cxloop_shared.topics import ALERTS, RESPONSES
 from gateway_reads_support import T0, EventReader, ReadsStack, answer, reader, reads_stack
 from gateway_support import NewWorkspace, bearer, issue_key
-from hypothesis import given
-from hypothesis import settings as hypothesis_settings
-from hypothesis import strategies as st
 
 # No deadline: examples are not timed (the machine may be busy with other tests).
-untimed = hypothesis_settings(deadline=None)
 
 HEARTBEAT_SECONDS = 0.3
 MAX_STREAMS = 2
@@ -253,35 +247,6 @@ async def test_metric_hints_are_debounced_per_touchpoint() -> None:
     }
     hub.close()
     assert (await anext(body)).startswith(b"event: close\n")
-
-
-def test_a_frame_is_one_event_whatever_the_id_or_data_hold() -> None:
-    sent = frame("response", {"comment": "two\nlines\r\n\ndata: forged"}, event_id="r1\n\nevent: x")
-    assert sent == (
-        b'id: r1event: x\nevent: response\ndata: {"comment":"two\\nlines\\r\\n\\ndata: forged"}\n\n'
-    )
-    assert sent.count(b"\n\n") == 1
-
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
-    max_leaves=8,
-)
-
-
-@untimed
-@given(event_id=st.text(), data=json_values)
-def test_any_frame_reads_back_as_exactly_its_one_event(event_id: str, data: Any) -> None:
-    sent = frame("response", data, event_id=event_id).decode()
-    assert sent.endswith("\n\n")
-    lines = sent[:-2].split("\n")
-    assert "" not in lines, "one event, no more"
-    assert not any("\r" in line for line in lines), "a carriage return also ends a line"
-    fields = dict(line.split(": ", 1) for line in lines)
-    assert fields["event"] == "response"
-    assert json.loads(fields["data"]) == data
-    assert fields["id"] == "".join(c for c in event_id if c not in "\r\n\0")
 
 
 async def _allowed() -> bool:

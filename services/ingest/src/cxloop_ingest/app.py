@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 
 import cxloop_shared.topics as topics
 import structlog
+from aiokafka import AIOKafkaProducer
 from cxloop_shared.apikeys import KeyVerifier
 from cxloop_shared.config import ConfigCache
 from cxloop_shared.db import create_engine, ping, session_factory, transaction
 from cxloop_shared.events import utcnow
 from cxloop_shared.http import install_error_handlers, install_probes
-from cxloop_shared.kafka import BatchConsumer, BatchHandler, create_producer
+from cxloop_shared.kafka import BatchConsumer, create_producer
 from cxloop_shared.outbox import Outbox
 from cxloop_shared.service import Workers
 from fastapi import FastAPI
@@ -49,31 +50,24 @@ async def forget_old_events(
 
 async def consume_when_reachable(
     settings: Settings,
+    consumer_of: Callable[[AIOKafkaProducer], BatchConsumer],
     *,
-    topic: str,
-    group_id: str,
-    handler: BatchHandler,
     stopping: asyncio.Event,
     consumers: list[BatchConsumer],
 ) -> None:
-    """Follow `topic` once the broker is reachable; ingest itself never waits for it."""
+    """Run the consumer `consumer_of` makes once the broker is reachable; ingest itself
+    never waits for it."""
     while not stopping.is_set():
         producer = create_producer(settings)  # for dead letters
         try:
             await producer.start()
         except Exception as exc:
-            log.info("consumer.waiting_for_kafka", topic=topic, error=repr(exc)[:200])
+            log.info("consumer.waiting_for_kafka", error=repr(exc)[:200])
             await producer.stop()
             with suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), timeout=2.0)
             continue
-        consumer = BatchConsumer(
-            settings=settings,
-            topics=[topic],
-            group_id=group_id,
-            handler=handler,
-            producer=producer,
-        )
+        consumer = consumer_of(producer)
         consumers.append(consumer)
         try:
             if not stopping.is_set():
@@ -116,21 +110,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 engine, lambda: create_producer(settings), stopping=workers.stopping
             ),
         )
-        # Invitations sent (so SMS replies find their question), and erasures.
-        followed: list[tuple[str, str, BatchHandler]] = [
-            (topics.INVITATIONS, "ingest", InvitationHandler(sessions=sessions, configs=configs)),
-            (topics.CUSTOMERS, "ingest-customers", ErasureHandler(sessions=sessions)),
-        ]
-        for topic, group_id, handler in followed:
-            following = consume_when_reachable(
-                settings,
-                topic=topic,
-                group_id=group_id,
-                handler=handler,
-                stopping=workers.stopping,
-                consumers=consumers,
+
+        def invitations(producer: AIOKafkaProducer) -> BatchConsumer:
+            # Invitations sent, so that SMS replies find their question.
+            return BatchConsumer(
+                settings=settings,
+                topics=[topics.INVITATIONS],
+                group_id="ingest",
+                handler=InvitationHandler(sessions=sessions, configs=configs),
+                producer=producer,
             )
-            workers.start(topic, following, on_stop=stop_consumers)
+
+        def erasures(producer: AIOKafkaProducer) -> BatchConsumer:
+            return BatchConsumer(
+                settings=settings,
+                topics=[topics.CUSTOMERS],
+                group_id="ingest-customers",
+                handler=ErasureHandler(sessions=sessions),
+                producer=producer,
+            )
+
+        for name, consumer_of in (("invitations", invitations), ("erasures", erasures)):
+            following = consume_when_reachable(
+                settings, consumer_of, stopping=workers.stopping, consumers=consumers
+            )
+            workers.start(name, following, on_stop=stop_consumers)
         workers.start(
             "dedupe-ledger",
             forget_old_events(sessions, days=settings.dedupe_days, stopping=workers.stopping),
