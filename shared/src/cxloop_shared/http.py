@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import hmac
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cxloop_shared.errors import CxloopError, PayloadTooLarge
+from cxloop_shared.errors import CxloopError, PayloadTooLarge, Unauthorized
 from cxloop_shared.tracing import RequestContext
 
 log = structlog.get_logger(__name__)
@@ -167,3 +168,20 @@ def retry_after(value: str | None, *, now: datetime | None = None) -> float | No
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def require_internal_caller(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> None:
+    """Let through only callers that present the service-to-service token
+    (`settings.internal_token` of the app's settings), compared in constant time."""
+    token = request.app.state.settings.internal_token.get_secret_value()
+    expected = f"Bearer {token}".encode()
+    if authorization is None or not hmac.compare_digest(authorization.encode(), expected):
+        error = Unauthorized("this internal API needs `Authorization: Bearer <internal token>`")
+        error.headers["WWW-Authenticate"] = "Bearer"
+        raise error
+
+
+# The dependency of every internal router (scoring's and dispatch's reads for the gateway).
+InternalCaller = Depends(require_internal_caller)

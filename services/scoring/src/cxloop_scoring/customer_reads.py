@@ -14,10 +14,11 @@ from cxloop_shared.customers import (
     TouchpointSeen,
 )
 from cxloop_shared.events import Key
+from cxloop_shared.http import InternalCaller
 from fastapi import APIRouter, Path, Query
 
 from cxloop_scoring import customer_repository
-from cxloop_scoring.deps import InternalCaller, SessionDep
+from cxloop_scoring.deps import SessionDep
 
 router = APIRouter(prefix="/internal/v1", tags=["internal"], dependencies=[InternalCaller])
 

@@ -8,12 +8,13 @@ from typing import Annotated
 
 from cxloop_shared.answers import AlertList, AlertNote, AlertState, AlertView
 from cxloop_shared.events import Key, utcnow
+from cxloop_shared.http import InternalCaller
 from cxloop_shared.readmodels import Compare, Granularity, JourneyMap, MetricsReport
 from fastapi import APIRouter, Body, Path, Query
 from pydantic import AwareDatetime
 
 from cxloop_scoring import service
-from cxloop_scoring.deps import ConfigsDep, InternalCaller, SessionDep
+from cxloop_scoring.deps import ConfigsDep, SessionDep
 from cxloop_scoring.reports import GroupBy
 from cxloop_scoring.schemas import DeliveryPage, DeliveryStatus
 from cxloop_scoring.service import MetricsQuery, journey_report, metrics_report

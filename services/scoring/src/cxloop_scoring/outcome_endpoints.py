@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from cxloop_shared.events import Key, utcnow
+from cxloop_shared.http import InternalCaller
 from cxloop_shared.outcomes import (
     ContactResolutionReport,
     OutcomeMetric,
@@ -15,7 +16,7 @@ from cxloop_shared.outcomes import (
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
-from cxloop_scoring.deps import ConfigsDep, InternalCaller, SessionDep
+from cxloop_scoring.deps import ConfigsDep, SessionDep
 from cxloop_scoring.outcome_service import (
     ContactResolutionQuery,
     OutcomesQuery,

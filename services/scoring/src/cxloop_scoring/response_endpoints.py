@@ -14,12 +14,13 @@ from cxloop_shared.answers import (
     ResponseView,
 )
 from cxloop_shared.events import Key
+from cxloop_shared.http import InternalCaller
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cxloop_scoring import response_repository
-from cxloop_scoring.deps import InternalCaller, SessionDep
+from cxloop_scoring.deps import SessionDep
 from cxloop_scoring.responses import (
     MEDIA_TYPES,
     decode_cursor,

@@ -14,11 +14,12 @@ from cxloop_shared.customers import (
 )
 from cxloop_shared.errors import NotFound
 from cxloop_shared.events import Key
+from cxloop_shared.http import InternalCaller
 from fastapi import APIRouter, Path, Query
 
 from cxloop_dispatch import customer_repository
 from cxloop_dispatch.customer_views import decision_view, profile_view
-from cxloop_dispatch.deps import InternalCaller, SessionDep
+from cxloop_dispatch.deps import SessionDep
 
 router = APIRouter(prefix="/internal/v1", tags=["internal"], dependencies=[InternalCaller])
 
