@@ -5,10 +5,13 @@ against the batches and requests that store data about the same customer."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from cxloop_shared.events import CustomerChanged
+from cxloop_shared.kafka import Delivery
 
 CustomerKey = tuple[str, str]  # (workspace_id, customer_id)
 
@@ -47,3 +50,13 @@ async def lock_customers(
             text(f"select {function}(k) from unnest(cast(:locks as bigint[])) as k"),  # noqa: S608
             {"locks": locks},
         )
+
+
+def erasure_requests(deliveries: Sequence[Delivery]) -> list[CustomerChanged]:
+    """The erasure requests among a consumed batch of `cx.customers` (consent changes are
+    dispatch's business only)."""
+    return [
+        d.event
+        for d in deliveries
+        if isinstance(d.event, CustomerChanged) and d.event.change == "erasure"
+    ]

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 
 import structlog
 from cxloop_shared.db import transaction
-from cxloop_shared.erasure import lock_customers
-from cxloop_shared.events import CustomerChanged, utcnow
+from cxloop_shared.erasure import erasure_requests, lock_customers
+from cxloop_shared.events import utcnow
 from cxloop_shared.kafka import Delivery
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -40,11 +40,7 @@ class ErasureHandler:
 
     async def __call__(self, deliveries: Sequence[Delivery]) -> None:
         """Forget every customer the batch asks to, in one transaction."""
-        erasures = [
-            d.event
-            for d in deliveries
-            if isinstance(d.event, CustomerChanged) and d.event.change == "erasure"
-        ]
+        erasures = erasure_requests(deliveries)
         if not erasures:
             return
         async with transaction(self._sessions) as session:

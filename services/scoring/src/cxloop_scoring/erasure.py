@@ -24,8 +24,8 @@ from functools import partial
 
 import structlog
 from cxloop_shared.db import transaction
-from cxloop_shared.erasure import CustomerKey, lock_customers
-from cxloop_shared.events import CustomerChanged, utcnow
+from cxloop_shared.erasure import CustomerKey, erasure_requests, lock_customers
+from cxloop_shared.events import utcnow
 from cxloop_shared.kafka import Delivery
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -116,11 +116,7 @@ class ErasureHandler:
 
     async def __call__(self, deliveries: Sequence[Delivery]) -> None:
         """Erase every customer the batch asks to, in one transaction."""
-        erasures = [
-            d.event
-            for d in deliveries
-            if isinstance(d.event, CustomerChanged) and d.event.change == "erasure"
-        ]
+        erasures = erasure_requests(deliveries)
         if not erasures:
             return
         async with transaction(self._sessions) as session:
