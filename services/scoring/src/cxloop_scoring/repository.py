@@ -279,15 +279,15 @@ async def insert_origins(session: AsyncSession, invitations: Sequence[Invitation
 InvitationKey = tuple[str, uuid.UUID]  # (workspace_id, invitation_id)
 
 
-async def contexts_of(
-    session: AsyncSession, invitations: Collection[InvitationKey]
-) -> dict[InvitationKey, dict[str, Any]]:
-    """The attributes of the touchpoint each invitation was sent for, where known."""
+async def _of_origin_touchpoints(
+    session: AsyncSession, invitations: Collection[InvitationKey], column: Column[Any]
+) -> dict[InvitationKey, Any]:
+    """`column` of the touchpoint each invitation was sent for, where it is known."""
     if not invitations:
         return {}
     origin, context = invitation_origins, touchpoint_contexts
     statement = (
-        select(origin.c.workspace_id, origin.c.invitation_id, context.c.attributes)
+        select(origin.c.workspace_id, origin.c.invitation_id, column)
         .join(
             context,
             and_(
@@ -299,7 +299,15 @@ async def contexts_of(
         .where(tuple_(origin.c.workspace_id, origin.c.invitation_id).in_(sorted(invitations)))
     )
     result = await session.execute(statement)
-    return {(row.workspace_id, row.invitation_id): dict(row.attributes) for row in result}
+    return {(workspace_id, invitation_id): value for workspace_id, invitation_id, value in result}
+
+
+async def contexts_of(
+    session: AsyncSession, invitations: Collection[InvitationKey]
+) -> dict[InvitationKey, dict[str, Any]]:
+    """The attributes of the touchpoint each invitation was sent for, where known."""
+    found = await _of_origin_touchpoints(session, invitations, touchpoint_contexts.c.attributes)
+    return {key: dict(attributes) for key, attributes in found.items()}
 
 
 async def personas_of(
@@ -307,20 +315,5 @@ async def personas_of(
 ) -> dict[InvitationKey, str]:
     """The customer's persona on the touchpoint each invitation was sent for, where that
     touchpoint is known and named one."""
-    if not invitations:
-        return {}
-    origin, context = invitation_origins, touchpoint_contexts
-    statement = (
-        select(origin.c.workspace_id, origin.c.invitation_id, context.c.persona)
-        .join(
-            context,
-            and_(
-                context.c.workspace_id == origin.c.workspace_id,
-                context.c.source == origin.c.source,
-                context.c.event_id == origin.c.event_id,
-            ),
-        )
-        .where(tuple_(origin.c.workspace_id, origin.c.invitation_id).in_(sorted(invitations)))
-    )
-    result = await session.execute(statement)
-    return {(row.workspace_id, row.invitation_id): row.persona for row in result if row.persona}
+    found = await _of_origin_touchpoints(session, invitations, touchpoint_contexts.c.persona)
+    return {key: persona for key, persona in found.items() if persona}
