@@ -14,6 +14,7 @@ from fastapi import APIRouter, Body, Path, Query
 from pydantic import AwareDatetime
 
 from cxloop_scoring import service
+from cxloop_scoring.alerts import AlertAction
 from cxloop_scoring.deps import ConfigsDep, SessionDep
 from cxloop_scoring.reports import GroupBy
 from cxloop_scoring.schemas import DeliveryPage, DeliveryStatus
@@ -94,41 +95,23 @@ async def list_alerts(
     )
 
 
-@router.post("/alerts/{alert_id}/acknowledge", response_model=AlertView)
-async def acknowledge_alert(
+@router.post("/alerts/{alert_id}/{action}", response_model=AlertView)
+async def change_alert(
     session: SessionDep,
     configs: ConfigsDep,
     alert_id: uuid.UUID,
+    action: AlertAction,
     workspace_id: Key,
     change: OptionalChange = None,
 ) -> AlertView:
-    """Somebody is on it: open → acknowledged."""
+    """`acknowledge` (somebody is on it: open → acknowledged) or `resolve` (the customer
+    was followed up: open or acknowledged → resolved)."""
     return await service.change_alert(
         session=session,
         configs=configs,
         workspace_id=workspace_id,
         alert_id=alert_id,
-        action="acknowledge",
-        change=change or AlertNote(),
-        now=utcnow(),
-    )
-
-
-@router.post("/alerts/{alert_id}/resolve", response_model=AlertView)
-async def resolve_alert(
-    session: SessionDep,
-    configs: ConfigsDep,
-    alert_id: uuid.UUID,
-    workspace_id: Key,
-    change: OptionalChange = None,
-) -> AlertView:
-    """The customer was followed up: open or acknowledged → resolved."""
-    return await service.change_alert(
-        session=session,
-        configs=configs,
-        workspace_id=workspace_id,
-        alert_id=alert_id,
-        action="resolve",
+        action=action,
         change=change or AlertNote(),
         now=utcnow(),
     )
